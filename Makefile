@@ -1,0 +1,41 @@
+# Cruddur Messages: `make run` serves the local stack, `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test lint format install browser postgres bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: install
+	bash scripts/run-local.sh
+
+postgres:
+	bash scripts/ensure-postgres.sh
+
+browser:
+	bash scripts/ensure-chromium.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install postgres browser lint
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+
+bench: install
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""The shared base of the operational commands."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cruddur.errors import ServiceError
+
+
+class AwsCommand(BaseCommand):
+    """A command that talks to AWS (or the local emulator).
+
+    Adds `--prod` (ignore AWS_ENDPOINT_URL and talk to real AWS, like the original scripts'
+    `prod` argument) and turns the project's service errors into a one-line CommandError.
+    """
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--prod",
+            action="store_true",
+            help="Talk to real AWS: ignore AWS_ENDPOINT_URL (the local emulator).",
+        )
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except ServiceError as error:
+            raise CommandError(str(error)) from error
+
+    def confirm(self, question: str, *, no_input: bool) -> bool:
+        """Ask a yes/no question unless --no-input was given."""
+        if no_input:
+            return True
+        answer = input(f"{question} Type 'yes' to continue: ")
+        return answer.strip().lower() == "yes"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make run`: moto's server (DynamoDB, Streams, Cognito), migrations, seed data, Django.
+# Ctrl-C stops both servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+MOTO_PORT=${MOTO_PORT:-5001}
+DJANGO_ADDR=${DJANGO_ADDR:-127.0.0.1:8000}
+
+if [ ! -f .env ]; then
+  cp .env.example .env
+  echo "Created .env from .env.example (local settings)."
+fi
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT}"
+# The emulator accepts any credentials; these never leave this machine.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+unset AWS_SESSION_TOKEN AWS_PROFILE
+
+if curl -fsS -o /dev/null "${AWS_ENDPOINT_URL}/moto-api/data.json" 2>/dev/null; then
+  echo "Reusing the moto server already answering on port ${MOTO_PORT}."
+else
+  if (exec 3<>"/dev/tcp/127.0.0.1/${MOTO_PORT}") 2>/dev/null; then
+    echo "Port ${MOTO_PORT} is taken by something that is not moto. Free it or run: MOTO_PORT=5002 make run" >&2
+    exit 1
+  fi
+  echo "Starting moto's server on 127.0.0.1:${MOTO_PORT} (log: .venv/moto.log)..."
+  .venv/bin/moto_server -H 127.0.0.1 -p "${MOTO_PORT}" >.venv/moto.log 2>&1 &
+  moto_pid=$!
+  trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+  trap 'exit 130' INT TERM
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "${AWS_ENDPOINT_URL}/moto-api/data.json" 2>/dev/null && break
+    kill -0 "$moto_pid" 2>/dev/null || { echo "moto's server exited; see .venv/moto.log" >&2; exit 1; }
+    sleep 0.1
+  done
+fi
+
+$PY manage.py migrate --no-input -v 0
+$PY manage.py seed_users
+$PY manage.py ddb_schema_load --stream
+$PY manage.py ddb_seed
+AWS_COGNITO_USER_POOL_ID=$($PY manage.py cognito_local_pool)
+export AWS_COGNITO_USER_POOL_ID
+$PY manage.py cognito_sync
+
+echo
+echo "Cruddur Messages: http://${DJANGO_ADDR}/  (log in as andrewbrown; password in README.md)"
+echo "Emulator: ${AWS_ENDPOINT_URL}  user pool: ${AWS_COGNITO_USER_POOL_ID}  (Ctrl-C stops both)"
+$PY manage.py runserver "${DJANGO_ADDR}"

@@ -1,0 +1,49 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from .forms import AdminUserChangeForm, AdminUserCreationForm
+from .models import User
+
+
+class CognitoLinkedFilter(admin.SimpleListFilter):
+    title = "Cognito"
+    parameter_name = "cognito"
+
+    def lookups(self, request, model_admin):
+        return [("linked", "Linked"), ("unlinked", "Not linked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "linked":
+            return queryset.filter(cognito_user_id__isnull=False)
+        if self.value() == "unlinked":
+            return queryset.filter(cognito_user_id__isnull=True)
+        return queryset
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    form = AdminUserChangeForm
+    add_form = AdminUserCreationForm
+    list_display = ["handle", "display_name", "email", "cognito_user_id", "date_joined", "is_staff"]
+    list_filter = [CognitoLinkedFilter, "is_staff", "is_superuser", "is_active"]
+    search_fields = ["handle", "display_name", "email", "cognito_user_id"]
+    ordering = ["handle"]
+    readonly_fields = ["uuid", "date_joined", "last_login"]
+    fieldsets = [
+        (None, {"fields": ["uuid", "handle", "password"]}),
+        ("Profile", {"fields": ["display_name", "email", "bio", "cognito_user_id"]}),
+        (
+            "Permissions",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["handle", "display_name", "email", "password1", "password2"],
+            },
+        ),
+    ]

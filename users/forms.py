@@ -1,0 +1,40 @@
+from django import forms
+from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+
+from .models import User
+
+
+class HandleUniqueMixin:
+    """Reject a handle that exists in any capitalisation, as a field error on the form."""
+
+    def clean_handle(self):
+        handle = self.cleaned_data["handle"]
+        taken = User.objects.filter(handle__iexact=handle)
+        if self.instance.pk:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError("That handle is already taken.", code="unique")
+        return handle
+
+
+class SignupForm(HandleUniqueMixin, BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ["handle", "display_name", "email"]
+        widgets = {"handle": forms.TextInput(attrs={"autocapitalize": "none", "autofocus": True})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True
+
+
+class AdminUserCreationForm(HandleUniqueMixin, BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ["handle", "display_name", "email"]
+
+
+class AdminUserChangeForm(HandleUniqueMixin, UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"

@@ -1,0 +1,90 @@
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+handle_validator = RegexValidator(
+    r"^[A-Za-z0-9_]+$", "A handle may contain only letters, digits and underscores."
+)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, handle):
+        # Log in with any capitalisation of the handle.
+        return self.get(handle__iexact=handle)
+
+    def create_user(self, handle, email="", password=None, **extra_fields):
+        if not handle:
+            raise ValueError("Users must have a handle.")
+        user = self.model(handle=handle, email=self.normalize_email(email), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, handle, email="", password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self.create_user(handle, email, password, **extra_fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    # The uuid is the user's id everywhere, DynamoDB items included, so it never changes.
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    handle = models.CharField(
+        max_length=30,
+        unique=True,
+        error_messages={"unique": "That handle is already taken."},
+        validators=[handle_validator],
+        help_text="Letters, digits and underscores; used to log in and to find you.",
+    )
+    display_name = models.CharField(max_length=100)
+    email = models.EmailField()
+    cognito_user_id = models.CharField(
+        "Cognito id",
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The user's `sub` in the Cognito user pool, set by `manage.py cognito_sync`.",
+    )
+    bio = models.TextField(blank=True)
+    date_joined = models.DateTimeField("joined", default=timezone.now)
+    is_staff = models.BooleanField(
+        "staff", default=False, help_text="Can log in to the admin site."
+    )
+    is_active = models.BooleanField(default=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "handle"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["display_name", "email"]
+
+    class Meta:
+        ordering = ["handle"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("handle"),
+                name="users_user_handle_ci_unique",
+                violation_error_message="That handle is already taken.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"@{self.handle}"
+
+    def save(self, *args, **kwargs):
+        # An empty Cognito id means "not linked"; store NULL so it never collides.
+        self.cognito_user_id = self.cognito_user_id or None
+        super().save(*args, **kwargs)
+
+    def get_full_name(self):
+        return self.display_name
+
+    def get_short_name(self):
+        return self.handle
