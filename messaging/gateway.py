@@ -8,16 +8,14 @@ Key schema (single table, compatible with the original `cruddur-messages` tables
 Table `settings.DDB_MESSAGE_TABLE`: `pk` (S, HASH), `sk` (S, RANGE).
 GSI `message-group-sk-index`: `message_group_uuid` (HASH), `sk` (RANGE), projection ALL.
 
-| item            | pk                      | sk                 | attributes                                   |
-|-----------------|-------------------------|--------------------|----------------------------------------------|
-| message group   | GRP#<owner_uuid>        | last message time  | message_group_uuid, message (last text),      |
-| (one per owner) |                         |                    | user_uuid/user_display_name/user_handle of    |
-|                 |                         |                    | the OTHER person; unread (N, optional)        |
-| message         | MSG#<message_group_uuid>| created_at         | message_uuid, message, user_uuid,             |
-|                 |                         |                    | user_display_name, user_handle of the SENDER  |
-| pair            | PAIR#<uuid_a>#<uuid_b>  | PAIR               | group_uuid (NOT message_group_uuid, so the    |
-|                 | (a < b as strings)      |                    | sparse GSI never holds it)                    |
-| unread counter  | GRP#<owner_uuid>        | UNREAD             | conversations (N): groups with unread > 0     |
+- message group, one per participant: pk `GRP#<owner_uuid>`, sk = last message time;
+  message_group_uuid, message (last text), user_uuid / user_display_name / user_handle of the
+  OTHER person, unread (N, optional).
+- message: pk `MSG#<message_group_uuid>`, sk = created_at; message_uuid, message, user_uuid /
+  user_display_name / user_handle of the SENDER.
+- pair: pk `PAIR#<uuid_a>#<uuid_b>` (a < b as strings), sk `PAIR`; group_uuid (NOT
+  message_group_uuid, so the sparse GSI never holds it).
+- unread counter: pk `GRP#<owner_uuid>`, sk `UNREAD`; conversations (N): groups with unread > 0.
 
 Sort keys are UTC, fixed width, microseconds always present: `2026-11-21T13:05:09.000000+00:00`
 (`format_sort_key`). Message items carry no `message_group_uuid`, so the GSI holds group items
@@ -26,7 +24,7 @@ only: a GSI query by group uuid returns the two participants' group items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
