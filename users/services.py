@@ -1,10 +1,16 @@
-"""Writes on users: the seed users."""
+"""Writes on users: the seed users, and linking users to their Cognito `sub`."""
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 
+from . import cognito
 from .models import User
 
 DEFAULT_SEED_PASSWORD = "cruddur-local"
@@ -52,3 +58,126 @@ def seed_users(*, password: str = DEFAULT_SEED_PASSWORD) -> list[tuple[User, boo
         user.save()
         results.append((user, created))
     return results
+
+
+# --- Cognito: store each user's `sub` (the original's update_cognito_user_ids script) ---
+
+LOCAL_USER_POOL_NAME = "cruddur-local"
+
+
+class SubUpdate(NamedTuple):
+    handle: str
+    old: str | None
+    new: str
+
+
+class SubConflict(NamedTuple):
+    handle: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    updated: list[SubUpdate]
+    unchanged: list[str]  # local handles whose sub was already right
+    no_local_user: list[str]  # preferred_usernames that match no handle
+    missing_attribute: list[str]  # Cognito usernames without a preferred_username
+    conflicts: list[SubConflict]  # left alone: storing the sub would break a unique constraint
+    dry_run: bool = False
+
+
+def sync_cognito_users(
+    *, user_pool_id: str, dry_run: bool = False, prod: bool = False
+) -> SyncReport:
+    """Set `cognito_user_id` from the pool, matching preferred_username to the handle (any case).
+
+    Reads the whole pool first (every page), then loads the candidate users in one query and
+    writes in one transaction. With dry_run nothing is written; the report is the same.
+    """
+    pool_users = cognito.list_users(user_pool_id=user_pool_id, prod=prod)
+    missing_attribute = sorted(u.username for u in pool_users if not u.preferred_username)
+    pool_users_by_handle: dict[str, list[cognito.CognitoUser]] = defaultdict(list)
+    for pool_user in pool_users:
+        if pool_user.preferred_username:
+            pool_users_by_handle[pool_user.preferred_username.lower()].append(pool_user)
+
+    updated, unchanged, no_local_user, conflicts = [], [], [], []
+    with transaction.atomic():
+        # The users to link, and whoever already holds one of the pool's subs.
+        candidates = User.objects.annotate(handle_lower=Lower("handle")).filter(
+            Q(handle_lower__in=list(pool_users_by_handle))
+            | Q(cognito_user_id__in=[u.sub for u in pool_users])
+        )
+        if not dry_run:
+            candidates = candidates.select_for_update()
+        local_by_handle, holder_of_sub = {}, {}
+        for user in candidates:
+            local_by_handle[user.handle_lower] = user
+            if user.cognito_user_id:
+                holder_of_sub[user.cognito_user_id] = user
+
+        wanted: dict[uuid.UUID, tuple[User, str]] = {}
+        for handle_lower, matches in sorted(pool_users_by_handle.items()):
+            user = local_by_handle.get(handle_lower)
+            if user is None:
+                no_local_user.extend(sorted(m.preferred_username for m in matches))
+            elif len(matches) > 1:
+                usernames = ", ".join(sorted(m.username for m in matches))
+                reason = f"several Cognito users have this preferred_username: {usernames}"
+                conflicts.append(SubConflict(user.handle, reason))
+            elif user.cognito_user_id == matches[0].sub:
+                unchanged.append(user.handle)
+            else:
+                wanted[user.pk] = (user, matches[0].sub)
+
+        # A sub may move to a user only if its holder gives it up in this same run; giving up
+        # can itself be blocked, so repeat until nothing more is blocked.
+        while blocked := [
+            pk
+            for pk, (_, sub) in wanted.items()
+            if sub in holder_of_sub and holder_of_sub[sub].pk not in wanted
+        ]:
+            for pk in blocked:
+                user, sub = wanted.pop(pk)
+                reason = f"its sub {sub} is already stored on @{holder_of_sub[sub].handle}"
+                conflicts.append(SubConflict(user.handle, reason))
+
+        for user, sub in wanted.values():
+            updated.append(SubUpdate(user.handle, user.cognito_user_id, sub))
+        if wanted and not dry_run:
+            _store_subs(wanted.values())
+
+    return SyncReport(
+        updated=sorted(updated),
+        unchanged=unchanged,
+        no_local_user=no_local_user,
+        missing_attribute=missing_attribute,
+        conflicts=sorted(conflicts),
+        dry_run=dry_run,
+    )
+
+
+def _store_subs(changes: Iterable[tuple[User, str]]) -> None:
+    users = []
+    for user, sub in changes:
+        user.cognito_user_id = sub
+        users.append(user)
+    # Clear first: the unique index is checked row by row, so users swapping subs would collide.
+    User.objects.filter(pk__in=[user.pk for user in users]).update(cognito_user_id=None)
+    User.objects.bulk_update(users, ["cognito_user_id"])
+
+
+def create_local_user_pool() -> str:
+    """Create (or reuse) the local emulator's pool holding the seed users; returns its id."""
+    return cognito.create_local_user_pool(
+        name=LOCAL_USER_POOL_NAME,
+        users=[
+            cognito.NewCognitoUser(
+                username=seed.handle,
+                preferred_username=seed.handle,
+                email=seed.email,
+                name=seed.display_name,
+            )
+            for seed in SEED_USERS
+        ],
+    )

@@ -1,0 +1,52 @@
+from django.conf import settings
+
+from management.base import AwsCommand
+from users.services import sync_cognito_users
+
+
+class Command(AwsCommand):
+    help = (
+        "Store each user's Cognito sub in cognito_user_id, matching the pool's "
+        "preferred_username to the handle (any capitalisation). Reads every page of users."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--user-pool-id",
+            help="The user pool to read (default: the AWS_COGNITO_USER_POOL_ID setting).",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Show what would change without writing anything.",
+        )
+
+    def handle(self, *args, user_pool_id, dry_run, prod, **options):
+        report = sync_cognito_users(
+            user_pool_id=user_pool_id or settings.AWS_COGNITO_USER_POOL_ID,
+            dry_run=dry_run,
+            prod=prod,
+        )
+        self.section(
+            "Would update" if dry_run else "Updated",
+            [f"@{u.handle}: {u.old or '(none)'} -> {u.new}" for u in report.updated],
+        )
+        self.section("Unchanged", [f"@{handle}" for handle in report.unchanged])
+        self.section("No local user for preferred_username", report.no_local_user)
+        self.section("Missing preferred_username (Cognito usernames)", report.missing_attribute)
+        self.section(
+            "Conflicts, left alone", [f"@{c.handle}: {c.reason}" for c in report.conflicts]
+        )
+
+        verb = "would update" if dry_run else "updated"
+        summary = f"{verb} {len(report.updated)}, unchanged {len(report.unchanged)}."
+        if dry_run:
+            self.stdout.write(self.style.WARNING(f"Dry run, nothing written: {summary}"))
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Cognito sync done: {summary}"))
+
+    def section(self, title: str, lines: list[str]) -> None:
+        self.stdout.write(f"{title}: {len(lines)}")
+        for line in lines:
+            self.stdout.write(f"  {line}")
