@@ -1,27 +1,48 @@
+import logging
+
+from django.conf import settings
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 
+from cruddur.errors import ServiceError
+from messaging import gateway
+
+logger = logging.getLogger(__name__)
+
 
 def home(request):
     return redirect("messaging:inbox" if request.user.is_authenticated else "login")
 
 
-def _check_database():
+def _unavailable(error: Exception) -> str:
+    logger.warning("health check failed: %s", error)
+    # The reason can name endpoints and tables: only spell it out for developers.
+    return f"unavailable: {error}" if settings.DEBUG else f"unavailable: {type(error).__name__}"
+
+
+def _check_database() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as error:
-        return f"unavailable: {error.__class__.__name__}"
+        return _unavailable(error)
+    return "ok"
+
+
+def _check_dynamodb() -> str:
+    try:
+        gateway.get_gateway().ping()
+    except ServiceError as error:
+        return _unavailable(error)
     return "ok"
 
 
 @never_cache
 def health(request):
-    checks = {"database": _check_database()}
+    checks = {"database": _check_database(), "dynamodb": _check_dynamodb()}
     healthy = all(state == "ok" for state in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
-    )
+    body = {"status": "ok" if healthy else "unavailable", **checks}
+    return JsonResponse(body, status=200 if healthy else 503)

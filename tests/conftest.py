@@ -51,6 +51,15 @@ def _no_real_aws(settings):
     settings.DDB_MESSAGE_TABLE = "cruddur-messages"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_gateways():
+    # Cached clients keep the credentials and handlers they were built with.
+    yield
+    from messaging.gateway import reset_gateways
+
+    reset_gateways()
+
+
 @pytest.fixture(scope="session")
 def moto_server_url():
     """One moto HTTP server for the session (DynamoDB, Streams and Cognito on one port)."""
@@ -76,3 +85,11 @@ def aws_in_process(settings):
     settings.AWS_ENDPOINT_URL = None
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def fake_gateway(monkeypatch):
+    """The in-memory gateway (tests/fakes.py) in place of DynamoDB for this test."""
+    from tests.fakes import install
+
+    return install(monkeypatch)

@@ -32,7 +32,7 @@ def test_signup_creates_user_and_logs_in(client):
     user = User.objects.get(handle="sheridan")
     assert user.display_name == "John Sheridan"
     assert user.check_password("babylon-5-station")
-    assert client.get("/messages/").status_code == 200
+    assert client.session["_auth_user_id"] == str(user.pk)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_logout_only_by_post(client, make_user):
     assert "_auth_user_id" not in client.session
 
 
-def test_base_layout_shows_user_messages_link_and_logout(client, make_user):
+def test_base_layout_shows_user_messages_link_and_logout(client, make_user, fake_gateway):
     client.force_login(make_user("talia", display_name="Talia Winters"))
     html = client.get("/messages/").content.decode()
     assert "Talia Winters" in html

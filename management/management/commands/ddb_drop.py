@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.core.management.base import CommandError
+
+from messaging.gateway import get_gateway
+
+from ...base import AwsCommand
+
+
+class Command(AwsCommand):
+    help = "Delete a DynamoDB table (default: the messages table) and everything in it."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "table_name", nargs="?", help="Table to delete (default: DDB_MESSAGE_TABLE)."
+        )
+        parser.add_argument(
+            "--no-input",
+            "--noinput",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation.",
+        )
+
+    def handle(self, *args, prod, table_name, interactive, **options):
+        gateway = get_gateway(prod=prod)
+        table_name = table_name or gateway.table_name
+        where = "real AWS" if prod or not settings.AWS_ENDPOINT_URL else settings.AWS_ENDPOINT_URL
+        question = f"This deletes table {table_name} and every item in it ({where})."
+        if not self.confirm(question, no_input=not interactive):
+            raise CommandError("Cancelled; nothing was deleted.")
+        gateway.drop_schema(table_name=table_name)
+        self.stdout.write(self.style.SUCCESS(f"Deleted table {table_name}."))

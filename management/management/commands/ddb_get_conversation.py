@@ -1,0 +1,62 @@
+from django.core.management.base import CommandError
+
+from messaging import gateway
+from messaging.seed import SEED_GROUP_UUID
+
+from ...base import AwsCommand
+
+
+class Command(AwsCommand):
+    help = (
+        "Print a conversation's messages, oldest first: sender, time (UTC) and text, "
+        "then the read capacity the queries cost (access pattern A)."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "message_group_uuid",
+            nargs="?",
+            default=SEED_GROUP_UUID,
+            help=f"The conversation (default: the seed conversation {SEED_GROUP_UUID}).",
+        )
+        parser.add_argument(
+            "--limit",
+            type=int,
+            default=gateway.DEFAULT_PAGE_SIZE,
+            help="Messages per query page (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            dest="all_pages",
+            help="Follow every page back to the first message.",
+        )
+
+    def handle(self, *args, prod, message_group_uuid, limit, all_pages, **options):
+        if not 1 <= limit <= 1000:
+            raise CommandError("--limit must be between 1 and 1000.")
+        messages_gateway = gateway.get_gateway(prod=prod)
+        messages, cursor, pages = [], None, 0
+        with gateway.track_usage() as usage:
+            while True:
+                page = messages_gateway.list_messages(
+                    message_group_uuid=message_group_uuid, cursor=cursor, limit=limit
+                )
+                messages.extend(page.items)
+                pages += 1
+                cursor = page.next_cursor
+                if not (all_pages and cursor):
+                    break
+        if not messages:
+            raise CommandError(f"No messages in conversation {message_group_uuid}.")
+        for message in reversed(messages):
+            when = message.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            self.stdout.write(f"{message.sender.handle:<14}{when:<21}{message.text}")
+        more = " (older messages: use --all)" if cursor and not all_pages else ""
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{len(messages)} messages in {pages} queries{more}; read capacity: "
+                f"{usage.read_units:g} RCU ({usage.bytes_read} bytes, {usage.capacity_source})."
+            )
+        )

@@ -1,0 +1,77 @@
+import uuid
+
+from django import forms
+
+from . import selectors, services
+
+
+class MessageForm(forms.Form):
+    """A message to send, with a one-time token so a resubmitted form sends once."""
+
+    max_length = services.MAX_MESSAGE_LENGTH
+
+    text = forms.CharField(
+        label="Message",
+        required=False,  # clean_text gives the message for empty and blank text alike
+        strip=False,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "maxlength": services.MAX_MESSAGE_LENGTH, "data-compose-text": ""}
+        ),
+    )
+    token = forms.UUIDField(
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "This form has expired. Please send again.",
+            "invalid": "This form has expired. Please send again.",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {"token": uuid.uuid4()})
+        super().__init__(*args, **kwargs)
+
+    def clean_text(self):
+        return services.clean_message_text(self.cleaned_data["text"])
+
+    @property
+    def token_value(self) -> str:
+        """The token to render: the submitted one if usable, else a fresh one."""
+        if not self.is_bound:
+            return str(self.initial["token"])
+        token = getattr(self, "cleaned_data", {}).get("token")
+        return str(token or uuid.uuid4())
+
+
+class RecipientForm(forms.Form):
+    """The inbox's New message box: whom to write to, by handle."""
+
+    handle = forms.CharField(
+        label="To",
+        max_length=40,
+        help_text="Their handle, with or without the @.",
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "@handle",
+                "autocapitalize": "none",
+                "autocomplete": "off",
+                "spellcheck": "false",
+            }
+        ),
+        error_messages={"required": "Type the handle of the person to write to."},
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_handle(self):
+        handle = self.cleaned_data["handle"].strip().removeprefix("@")
+        if not handle:
+            raise forms.ValidationError(self.fields["handle"].error_messages["required"])
+        recipient = selectors.find_user(handle=handle)
+        if recipient is None:
+            raise forms.ValidationError("No user @%(handle)s.", params={"handle": handle})
+        if recipient.pk == self.user.pk:
+            raise forms.ValidationError("That's you. Type someone else's handle.")
+        self.cleaned_data["recipient"] = recipient
+        return recipient.handle

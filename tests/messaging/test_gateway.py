@@ -1,0 +1,1042 @@
+"""The DynamoDB gateway against in-process moto: every access pattern, paging, time, errors."""
+
+import base64
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import botocore.retries.standard
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+from messaging import gateway as gateway_module
+from messaging.gateway import (
+    GSI_NAME,
+    Conflict,
+    GatewayError,
+    InvalidCursor,
+    NewMessage,
+    NotFound,
+    TableNotFound,
+    Throttled,
+    Unavailable,
+    UserRef,
+    format_sort_key,
+    get_gateway,
+    parse_sort_key,
+    reset_gateways,
+)
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+# --- helpers ---
+
+
+def freeze_clock(monkeypatch, *moments):
+    """The gateway's clock returns `moments` in turn, then keeps returning the last one."""
+    values = iter(moments)
+    last = [moments[-1]]
+
+    def clock():
+        last[0] = next(values, last[0])
+        return last[0]
+
+    monkeypatch.setattr(gateway_module, "_utcnow", clock)
+
+
+def import_messages(gateway, group_uuid, first, second, count, *, start=START):
+    messages = [
+        NewMessage(
+            message_uuid=f"{group_uuid}-{i}",
+            sender=(first, second)[i % 2],
+            text=f"message {i}",
+            created_at=start + timedelta(minutes=i),
+        )
+        for i in range(count)
+    ]
+    gateway.import_conversation(
+        message_group_uuid=group_uuid, participants=(first, second), messages=messages
+    )
+    return messages
+
+
+def all_pages(fetch):
+    """Follow cursors to the end; returns the list of pages (each a tuple of items)."""
+    pages, cursor = [], None
+    while True:
+        page = fetch(cursor)
+        pages.append(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+        assert len(pages) < 100, "paging never ends"
+
+
+def raw_items(gateway):
+    return sorted(gateway.scan(), key=lambda item: (item["pk"], item["sk"]))
+
+
+def group_items(gateway, owner_uuid):
+    return [
+        item
+        for item in raw_items(gateway)
+        if item["pk"] == f"GRP#{owner_uuid}" and item["sk"] != "UNREAD"
+    ]
+
+
+def counter(gateway, owner_uuid):
+    return gateway.list_message_groups(user_uuid=owner_uuid).unread_conversations
+
+
+def user(handle):
+    return UserRef(uuid=f"uuid-{handle}", handle=handle, display_name=handle.title())
+
+
+def fake_response(request, status, body):
+    class Raw:
+        def __init__(self, data):
+            self.data = data
+
+        def stream(self, **kwargs):
+            yield self.data
+
+    return AWSResponse(request.url, status, {}, Raw(json.dumps(body).encode()))
+
+
+@pytest.fixture(params=["moto", "aws"])
+def paging(request, gateway, on):
+    """Run paging tests as moto pages and as AWS pages.
+
+    moto omits LastEvaluatedKey when a page ends exactly on the last item; AWS returns one and
+    the next page is empty. The "aws" variant adds the key to such responses, like AWS.
+    """
+    if request.param == "aws":
+
+        def remember_limit(params, context, **kwargs):
+            context["limit"] = params.get("Limit")
+
+        def add_last_key(parsed, context, **kwargs):
+            items = parsed.get("Items", [])
+            if items and "LastEvaluatedKey" not in parsed and len(items) == context.get("limit"):
+                parsed["LastEvaluatedKey"] = {"pk": items[-1]["pk"], "sk": items[-1]["sk"]}
+
+        on(gateway, "provide-client-params.dynamodb.Query", remember_limit)
+        on(gateway, "after-call.dynamodb.Query", add_last_key)
+    return request.param
+
+
+# --- sort keys ---
+
+
+def test_format_sort_key_is_utc_fixed_width_with_microseconds():
+    tokyo = datetime(2027, 1, 1, 8, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert format_sort_key(tokyo) == "2026-12-31T23:30:00.000000+00:00"
+    assert format_sort_key(datetime(2026, 11, 21, 13, 5, 9, 7, tzinfo=UTC)) == (
+        "2026-11-21T13:05:09.000007+00:00"
+    )
+    keys = [format_sort_key(START + timedelta(microseconds=n)) for n in (0, 1, 999999)]
+    assert {len(key) for key in keys} == {32}
+
+
+def test_format_sort_key_rejects_naive_datetimes():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_sort_key(datetime(2026, 11, 21, 13, 5, 9))
+
+
+@pytest.mark.parametrize(
+    "legacy",
+    [
+        "2026-11-21T13:05:09+00:00",  # isoformat() when microseconds are 0
+        "2026-11-21T23:05:09.000000+10:00",  # the original's local offsets
+        "2026-11-21T08:05:09.000000-05:00",
+        "2026-11-21T13:05:09Z",
+        "2026-11-21T13:05:09.000000+00:00",
+    ],
+)
+def test_parse_sort_key_reads_ours_and_the_originals_forms(legacy):
+    assert parse_sort_key(legacy) == datetime(2026, 11, 21, 13, 5, 9, tzinfo=UTC)
+    assert parse_sort_key(legacy).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("garbage", ["", "UNREAD", "PAIR", "2026-11-21T13:05:09", "yesterday"])
+def test_parse_sort_key_rejects_what_is_not_a_time(garbage):
+    with pytest.raises(ValueError):
+        parse_sort_key(garbage)
+
+
+def test_sort_keys_sort_like_the_times_they_encode():
+    moments = [
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 12, 31, 19, 0, tzinfo=ZoneInfo("America/New_York")),  # 2027-01-01 00:00Z
+        datetime(2027, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, 9, 0, 0, 2, tzinfo=ZoneInfo("Asia/Tokyo")),  # 00:00:00.000002Z
+        datetime(2027, 1, 1, 0, 0, 1, tzinfo=timezone(timedelta(hours=-10))),
+    ]
+    keys = [format_sort_key(moment) for moment in moments]
+    assert sorted(keys) == keys
+    assert [parse_sort_key(key) for key in keys] == moments
+
+
+# --- patterns: conversations, messages, participants ---
+
+
+def test_a_new_conversation_reaches_both_inboxes(gateway, andrew, bayko):
+    group_uuid, message = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+
+    assert message.sender == andrew
+    assert message.text == "hi"
+    assert message.sort_key == format_sort_key(message.created_at)
+    [mine] = gateway.list_message_groups(user_uuid=andrew.uuid).items
+    [theirs] = gateway.list_message_groups(user_uuid=bayko.uuid).items
+    assert (mine.message_group_uuid, mine.owner_uuid, mine.other_user) == (
+        group_uuid,
+        andrew.uuid,
+        bayko,
+    )
+    assert (theirs.owner_uuid, theirs.other_user) == (bayko.uuid, andrew)
+    for row in (mine, theirs):
+        assert (row.last_message, row.sort_key) == ("hi", message.sort_key)
+    assert (mine.unread, theirs.unread) == (0, 1)
+    assert gateway.find_message_group(user_uuid=andrew.uuid, other_user_uuid=bayko.uuid) == (
+        group_uuid
+    )
+    assert gateway.find_message_group(user_uuid=bayko.uuid, other_user_uuid=andrew.uuid) == (
+        group_uuid
+    )
+    [pair] = [item for item in raw_items(gateway) if item["pk"].startswith("PAIR#")]
+    assert pair == {
+        "pk": "PAIR#" + "#".join(sorted([andrew.uuid, bayko.uuid])),
+        "sk": "PAIR",
+        "group_uuid": group_uuid,
+    }
+
+
+def test_find_message_group_is_none_for_strangers(gateway, andrew, bayko, londo):
+    gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    assert gateway.find_message_group(user_uuid=andrew.uuid, other_user_uuid=londo.uuid) is None
+
+
+def test_starting_a_conversation_that_exists_continues_it(gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    again, message = gateway.create_message_group(sender=bayko, recipient=andrew, text="hello")
+
+    assert again == group_uuid
+    assert [m.text for m in gateway.list_messages(message_group_uuid=group_uuid).items] == [
+        "hello",
+        "hi",
+    ]
+    assert len([i for i in raw_items(gateway) if i["pk"].startswith("PAIR#")]) == 1
+    assert len(gateway.get_participants(message_group_uuid=group_uuid)) == 2
+    assert message.message_group_uuid == group_uuid
+
+
+def test_a_conversation_with_oneself_is_refused(gateway, andrew):
+    with pytest.raises(ValueError):
+        gateway.create_message_group(sender=andrew, recipient=andrew, text="hi me")
+
+
+@pytest.mark.parametrize("text", ["", "   \n"])
+def test_empty_messages_are_refused(gateway, andrew, bayko, text):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    with pytest.raises(ValueError):
+        gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text=text)
+    with pytest.raises(ValueError):
+        gateway.create_message_group(sender=andrew, recipient=bayko, text=text)
+    assert len(gateway.list_messages(message_group_uuid=group_uuid).items) == 1
+
+
+def test_a_message_moves_both_inbox_rows_to_it(gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    reply = gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="hello")
+
+    groups = gateway.get_participants(message_group_uuid=group_uuid)
+    assert sorted(g.owner_uuid for g in groups) == sorted([andrew.uuid, bayko.uuid])
+    for group in groups:
+        assert (group.sort_key, group.last_message) == (reply.sort_key, "hello")
+    # Exactly one row per owner: the old ones were deleted, not left behind.
+    assert len(group_items(gateway, andrew.uuid)) == 1
+    assert len(group_items(gateway, bayko.uuid)) == 1
+
+
+def test_a_lagging_index_is_read_again_not_written_against(on, gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    lagging = []
+
+    def drop_a_row_once(parsed, context, **kwargs):
+        # The GSI is eventually consistent: a read may miss a participant's row mid-move.
+        if context.get("index") and not lagging:
+            lagging.append(parsed["Items"].pop())
+            parsed["Count"] = len(parsed["Items"])
+
+    on(
+        gateway,
+        "provide-client-params.dynamodb.Query",
+        lambda params, context, **kw: context.update(index=params.get("IndexName")),
+    )
+    on(gateway, "after-call.dynamodb.Query", drop_a_row_once)
+
+    reply = gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="hello")
+
+    assert lagging
+    for owner in (andrew, bayko):
+        [item] = group_items(gateway, owner.uuid)
+        assert (item["sk"], item["message"]) == (reply.sort_key, "hello")
+
+
+def test_sending_into_a_missing_conversation_is_not_found(gateway, andrew, bayko, londo):
+    with pytest.raises(NotFound):
+        gateway.create_message(message_group_uuid="no-such-group", sender=andrew, text="hi")
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    with pytest.raises(NotFound):
+        gateway.create_message(message_group_uuid=group_uuid, sender=londo, text="let me in")
+    assert len(gateway.list_messages(message_group_uuid=group_uuid).items) == 1
+
+
+def test_participants_of_an_unknown_group_are_none(gateway):
+    assert gateway.get_participants(message_group_uuid="no-such-group") == ()
+
+
+def test_messages_list_newest_first_and_after_a_key_oldest_first(gateway, andrew, bayko):
+    group_uuid, first = gateway.create_message_group(sender=andrew, recipient=bayko, text="one")
+    second = gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="two")
+    third = gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="three")
+
+    page = gateway.list_messages(message_group_uuid=group_uuid)
+    assert [m.text for m in page.items] == ["three", "two", "one"]
+    assert page.items[0] == third
+    assert page.next_cursor is None
+    after = gateway.list_messages_after(
+        message_group_uuid=group_uuid, after_sort_key=first.sort_key
+    )
+    assert after == (second, third)
+    assert (
+        gateway.list_messages_after(message_group_uuid=group_uuid, after_sort_key=third.sort_key)
+        == ()
+    )
+
+
+def test_list_messages_after_uses_one_small_query(on, gateway, andrew, bayko):
+    group_uuid = "g-poll"
+    messages = import_messages(gateway, group_uuid, andrew, bayko, 30)
+    queries = []
+    on(gateway, "provide-client-params.dynamodb.Query", lambda params, **kw: queries.append(params))
+
+    newer = gateway.list_messages_after(
+        message_group_uuid=group_uuid,
+        after_sort_key=format_sort_key(messages[26].created_at),
+        limit=10,
+    )
+
+    assert [m.text for m in newer] == ["message 27", "message 28", "message 29"]
+    assert len(queries) == 1
+    assert queries[0]["Limit"] == 10
+
+
+def test_list_messages_after_rejects_a_bad_key(gateway):
+    with pytest.raises(InvalidCursor):
+        gateway.list_messages_after(message_group_uuid="g", after_sort_key="' OR 1=1")
+
+
+# --- pages and cursors ---
+
+
+def test_messages_page_20_20_5_then_no_cursor(gateway, paging, andrew, bayko):
+    messages = import_messages(gateway, "g-45", andrew, bayko, 45)
+
+    pages = all_pages(
+        lambda cursor: gateway.list_messages(message_group_uuid="g-45", cursor=cursor, limit=20)
+    )
+
+    assert [len(page) for page in pages] == [20, 20, 5]
+    texts = [m.text for page in pages for m in page]
+    assert texts == [m.text for m in reversed(messages)]
+
+
+def test_messages_paging_an_exact_multiple_ends(gateway, paging, andrew, bayko):
+    import_messages(gateway, "g-40", andrew, bayko, 40)
+
+    pages = all_pages(
+        lambda cursor: gateway.list_messages(message_group_uuid="g-40", cursor=cursor, limit=20)
+    )
+
+    # moto ends on the second page; AWS returns a cursor and then an empty last page.
+    expected = [[20, 20], [20, 20, 0]][paging == "aws"]
+    assert [len(page) for page in pages] == expected
+    assert len({m.message_uuid for page in pages for m in page}) == 40
+
+
+def make_inbox(gateway, owner, count, *, owner_sends):
+    """`count` conversations for `owner`; returns the group uuids, newest first."""
+    uuids = []
+    for i in range(count):
+        other = user(f"friend{i}")
+        sender, recipient = (owner, other) if owner_sends else (other, owner)
+        group_uuid, _ = gateway.create_message_group(
+            sender=sender, recipient=recipient, text=f"hello {i}"
+        )
+        uuids.append(group_uuid)
+    return list(reversed(uuids))
+
+
+@pytest.mark.parametrize("owner_sends", [True, False], ids=["no-counter", "with-counter"])
+def test_inbox_pages_keep_the_counter_out_of_the_rows(on, gateway, paging, andrew, owner_sends):
+    newest_first = make_inbox(gateway, andrew, 12, owner_sends=owner_sends)
+    queries = []
+    on(gateway, "provide-client-params.dynamodb.Query", lambda params, **kw: queries.append(params))
+
+    pages, cursor, unread = [], None, []
+    while True:
+        page = gateway.list_message_groups(user_uuid=andrew.uuid, cursor=cursor, limit=5)
+        pages.append(page.items)
+        unread.append(page.unread_conversations)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert [len(page) for page in pages] == [5, 5, 2]
+    assert [g.message_group_uuid for page in pages for g in page] == newest_first
+    assert all(g.sort_key != "UNREAD" for page in pages for g in page)
+    assert unread[0] == (0 if owner_sends else 12)
+    assert len(queries) == len(pages)  # one request per page, counter included
+
+
+def test_inbox_paging_an_exact_multiple_ends(gateway, paging, andrew):
+    make_inbox(gateway, andrew, 10, owner_sends=False)
+
+    pages = all_pages(
+        lambda cursor: gateway.list_message_groups(user_uuid=andrew.uuid, cursor=cursor, limit=5)
+    )
+
+    assert sum(len(page) for page in pages) == 10
+    assert [len(page) for page in pages][:2] == [5, 5]
+    assert all(len(page) == 0 for page in pages[2:])
+
+
+def test_an_empty_inbox_is_one_empty_page(gateway, andrew):
+    page = gateway.list_message_groups(user_uuid=andrew.uuid)
+    assert (page.items, page.next_cursor, page.unread_conversations) == ((), None, 0)
+
+
+def encode(value):
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        "%%%",
+        "é",
+        "a" * 5000,
+        encode(b"\xff\xfe not json"),
+        encode(["pk", "sk"]),
+        encode({"pk": "MSG#g-45"}),
+        encode({"pk": "MSG#g-45", "sk": 5}),
+        encode({"pk": "MSG#g-45", "sk": "not a time"}),
+        encode({"pk": "MSG#g-45", "sk": "2026-03-01T09:00:00.000000+00:00", "x": "y"}),
+        encode({"pk": "MSG#another-group", "sk": "2026-03-01T09:00:00.000000+00:00"}),
+        encode("[" * 100000),
+    ],
+)
+def test_bad_message_cursors_are_invalid_cursor(gateway, andrew, bayko, cursor):
+    import_messages(gateway, "g-45", andrew, bayko, 45)
+    with pytest.raises(InvalidCursor, match="start again from the first page"):
+        gateway.list_messages(message_group_uuid="g-45", cursor=cursor)
+
+
+def test_a_cursor_of_another_conversation_is_invalid(gateway, andrew, bayko, londo):
+    import_messages(gateway, "g-ab", andrew, bayko, 30)
+    import_messages(gateway, "g-al", andrew, londo, 30)
+    cursor = gateway.list_messages(message_group_uuid="g-ab", limit=10).next_cursor
+    assert cursor
+
+    with pytest.raises(InvalidCursor):
+        gateway.list_messages(message_group_uuid="g-al", cursor=cursor)
+    with pytest.raises(InvalidCursor):
+        gateway.list_message_groups(user_uuid=andrew.uuid, cursor=cursor)
+
+
+def test_another_users_inbox_cursor_is_invalid(gateway, andrew, bayko):
+    make_inbox(gateway, andrew, 5, owner_sends=True)
+    cursor = gateway.list_message_groups(user_uuid=andrew.uuid, limit=2).next_cursor
+    assert cursor
+
+    with pytest.raises(InvalidCursor):
+        gateway.list_message_groups(user_uuid=bayko.uuid, cursor=cursor)
+    with pytest.raises(InvalidCursor):
+        gateway.list_message_groups(
+            user_uuid=andrew.uuid, cursor=encode({"pk": f"GRP#{andrew.uuid}", "sk": "UNREAD"})
+        )
+    assert len(gateway.list_message_groups(user_uuid=andrew.uuid, cursor=cursor).items) == 3
+
+
+# --- time: midnight, new year, server time zone, same microsecond ---
+
+
+def test_new_year_neither_hides_nor_misorders_anything(gateway, monkeypatch, andrew, bayko, londo):
+    freeze_clock(
+        monkeypatch,
+        datetime(2026, 12, 31, 23, 59, 59, 999998, tzinfo=UTC),  # andrew -> bayko
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # andrew -> londo
+        datetime(2027, 1, 1, 0, 0, tzinfo=UTC),  # bayko replies
+        datetime(2027, 1, 1, 0, 0, 0, 1, tzinfo=UTC),  # andrew replies
+    )
+    with_bayko, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="2026 a")
+    with_londo, _ = gateway.create_message_group(sender=andrew, recipient=londo, text="2026 b")
+    gateway.create_message(message_group_uuid=with_bayko, sender=bayko, text="2027 a")
+    gateway.create_message(message_group_uuid=with_bayko, sender=andrew, text="2027 b")
+
+    inbox = gateway.list_message_groups(user_uuid=andrew.uuid).items
+    assert [g.message_group_uuid for g in inbox] == [with_bayko, with_londo]
+    texts = [m.text for m in gateway.list_messages(message_group_uuid=with_bayko).items]
+    assert texts == ["2027 b", "2027 a", "2026 a"]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo"])
+def test_order_does_not_depend_on_the_servers_time_zone(
+    gateway, monkeypatch, settings, request, andrew, bayko, zone
+):
+    settings.TIME_ZONE = zone  # Django sets TZ and calls time.tzset()
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    request.addfinalizer(time.tzset)
+    assert datetime.now().astimezone().utcoffset() != timedelta(0)
+    # Around local midnight and UTC midnight, as the original's astimezone() clocks gave them.
+    local_midnight = datetime(2027, 1, 1, tzinfo=ZoneInfo(zone))
+    utc_midnight = datetime(2027, 1, 1, tzinfo=UTC)
+    moments = sorted(
+        base + timedelta(microseconds=delta)
+        for base in (local_midnight, utc_midnight)
+        for delta in (-1, 0, 1)
+    )
+    freeze_clock(monkeypatch, *[moment.astimezone() for moment in moments])
+
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="0")
+    for i in range(1, len(moments)):
+        gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text=str(i))
+
+    listed = gateway.list_messages(message_group_uuid=group_uuid).items
+    assert [m.text for m in listed] == [str(i) for i in reversed(range(len(moments)))]
+    assert [m.created_at for m in reversed(listed)] == moments
+    assert all(m.sort_key.endswith("+00:00") and len(m.sort_key) == 32 for m in listed)
+
+
+def test_two_messages_in_the_same_microsecond_both_survive(gateway, monkeypatch, andrew, bayko):
+    frozen = datetime(2026, 11, 21, 13, 5, 9, tzinfo=UTC)
+    freeze_clock(monkeypatch, frozen)
+    group_uuid, first = gateway.create_message_group(sender=andrew, recipient=bayko, text="one")
+    second = gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="two")
+    third = gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="three")
+
+    assert first.sort_key == "2026-11-21T13:05:09.000000+00:00"
+    assert second.sort_key == "2026-11-21T13:05:09.000001+00:00"
+    assert third.sort_key == "2026-11-21T13:05:09.000002+00:00"
+    listed = gateway.list_messages(message_group_uuid=group_uuid).items
+    assert [m.text for m in listed] == ["three", "two", "one"]
+    for group in gateway.get_participants(message_group_uuid=group_uuid):
+        assert group.sort_key == third.sort_key
+
+
+def test_two_conversations_of_one_user_in_the_same_microsecond(
+    gateway, monkeypatch, andrew, bayko, londo
+):
+    freeze_clock(monkeypatch, START)
+    with_bayko, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="b")
+    with_londo, _ = gateway.create_message_group(sender=andrew, recipient=londo, text="l")
+    gateway.create_message(message_group_uuid=with_bayko, sender=andrew, text="b2")
+    gateway.create_message(message_group_uuid=with_londo, sender=andrew, text="l2")
+
+    inbox = gateway.list_message_groups(user_uuid=andrew.uuid).items
+    assert sorted(g.message_group_uuid for g in inbox) == sorted([with_bayko, with_londo])
+    assert len({g.sort_key for g in inbox}) == 2
+    assert {g.last_message for g in inbox} == {"b2", "l2"}
+
+
+# --- legacy items written by the original ---
+
+
+def put_legacy_conversation(gateway, first, second):
+    """Items exactly as the original's scripts wrote them: local offsets, no unread."""
+    group_uuid = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"
+    now = datetime(2023, 3, 20, 9, 0, tzinfo=timezone(timedelta(hours=10)))  # microsecond 0
+    items = []
+    for owner, other in ((first, second), (second, first)):
+        items.append(
+            {
+                "pk": f"GRP#{owner.uuid}",
+                "sk": now.isoformat(),
+                "message_group_uuid": group_uuid,
+                "message": "this is a filler message",
+                "user_uuid": other.uuid,
+                "user_display_name": other.display_name,
+                "user_handle": other.handle,
+            }
+        )
+    for i in range(3):
+        sender = (first, second)[i % 2]
+        items.append(
+            {
+                "pk": f"MSG#{group_uuid}",
+                "sk": (now + timedelta(minutes=i)).isoformat(),
+                "message_uuid": f"legacy-{i}",
+                "message": f"legacy {i}",
+                "user_uuid": sender.uuid,
+                "user_display_name": sender.display_name,
+                "user_handle": sender.handle,
+            }
+        )
+    for item in items:
+        gateway.client.put_item(
+            TableName=gateway.table_name, Item={k: {"S": v} for k, v in item.items()}
+        )
+    return group_uuid
+
+
+def test_legacy_items_list_and_take_a_new_message(gateway, andrew, bayko):
+    group_uuid = put_legacy_conversation(gateway, andrew, bayko)
+
+    [row] = gateway.list_message_groups(user_uuid=andrew.uuid).items
+    assert (row.unread, row.last_message_at) == (0, datetime(2023, 3, 19, 23, 0, tzinfo=UTC))
+    legacy = gateway.list_messages(message_group_uuid=group_uuid).items
+    assert [m.text for m in legacy] == ["legacy 2", "legacy 1", "legacy 0"]
+
+    new = gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="new")
+
+    for owner, unread in ((andrew, 0), (bayko, 1)):
+        [item] = group_items(gateway, owner.uuid)
+        assert (item["sk"], item["message"], item["unread"]) == (new.sort_key, "new", unread)
+    assert counter(gateway, bayko.uuid) == 1
+    assert gateway.list_messages(message_group_uuid=group_uuid).items[0] == new
+
+
+# --- unread counts ---
+
+
+def test_unread_counts_follow_sends_and_reads(gateway, andrew, bayko, londo):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="1")
+    gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="2")
+    gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="3")
+    other, _ = gateway.create_message_group(sender=londo, recipient=bayko, text="hey")
+
+    page = gateway.list_message_groups(user_uuid=bayko.uuid)
+    assert {g.message_group_uuid: g.unread for g in page.items} == {group_uuid: 3, other: 1}
+    assert page.unread_conversations == 2
+
+    [row] = [g for g in page.items if g.message_group_uuid == group_uuid]
+    gateway.mark_read(group=row)
+    page = gateway.list_message_groups(user_uuid=bayko.uuid)
+    assert {g.message_group_uuid: g.unread for g in page.items} == {group_uuid: 0, other: 1}
+    assert page.unread_conversations == 1
+
+    gateway.mark_read(group=row)  # replayed with the stale row: nothing changes
+    assert counter(gateway, bayko.uuid) == 1
+
+    gateway.create_message(message_group_uuid=other, sender=bayko, text="replying reads it")
+    assert counter(gateway, bayko.uuid) == 0
+    [item] = [i for i in group_items(gateway, bayko.uuid) if i["message_group_uuid"] == other]
+    assert item["unread"] == 0
+    assert counter(gateway, londo.uuid) == 1
+
+
+def test_mark_read_follows_a_row_a_new_message_moved(gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="1")
+    [stale] = gateway.list_message_groups(user_uuid=bayko.uuid).items
+    gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="2")
+
+    gateway.mark_read(group=stale)
+
+    [row] = gateway.list_message_groups(user_uuid=bayko.uuid).items
+    assert (row.unread, row.last_message) == (0, "2")
+    assert counter(gateway, bayko.uuid) == 0
+    assert [i["conversations"] for i in raw_items(gateway) if i["sk"] == "UNREAD"] == [0]
+
+
+def test_mark_read_of_a_read_conversation_sends_nothing(on, gateway, andrew, bayko):
+    gateway.create_message_group(sender=andrew, recipient=bayko, text="1")
+    [row] = gateway.list_message_groups(user_uuid=andrew.uuid).items
+    calls = []
+    on(gateway, "before-call.dynamodb.*", lambda **kw: calls.append(1))
+
+    gateway.mark_read(group=row)
+
+    assert row.unread == 0
+    assert calls == []
+
+
+def test_counters_never_go_below_zero_after_repeated_reads(gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="1")
+    [row] = gateway.list_message_groups(user_uuid=bayko.uuid).items
+    for _ in range(3):
+        gateway.mark_read(group=row)
+    gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="2")
+
+    assert counter(gateway, bayko.uuid) == 0
+    counters = {i["pk"]: i["conversations"] for i in raw_items(gateway) if i["sk"] == "UNREAD"}
+    assert counters == {f"GRP#{bayko.uuid}": 0, f"GRP#{andrew.uuid}": 1}
+    assert counter(gateway, andrew.uuid) == 1
+
+
+# --- import (seed) ---
+
+
+def test_import_twice_leaves_exactly_the_same_items(gateway, andrew, bayko):
+    import_messages(gateway, "g-seed", andrew, bayko, 60)
+    once = raw_items(gateway)
+    import_messages(gateway, "g-seed", andrew, bayko, 60)
+
+    assert raw_items(gateway) == once
+    assert len([i for i in once if i["pk"] == "MSG#g-seed"]) == 60
+    newest = format_sort_key(START + timedelta(minutes=59))
+    for owner in (andrew, bayko):
+        [item] = group_items(gateway, owner.uuid)
+        assert (item["sk"], item["message"], item["unread"]) == (newest, "message 59", 0)
+    assert gateway.find_message_group(user_uuid=andrew.uuid, other_user_uuid=bayko.uuid) == (
+        "g-seed"
+    )
+
+
+def test_import_never_moves_a_conversation_back(gateway, andrew, bayko):
+    import_messages(gateway, "g-seed", andrew, bayko, 5)
+    newer = gateway.create_message(message_group_uuid="g-seed", sender=bayko, text="live")
+
+    import_messages(gateway, "g-seed", andrew, bayko, 5)
+
+    for owner in (andrew, bayko):
+        [item] = group_items(gateway, owner.uuid)
+        assert (item["sk"], item["message"]) == (newer.sort_key, "live")
+
+
+def test_import_of_newer_messages_moves_the_conversation_forward(gateway, andrew, bayko):
+    import_messages(gateway, "g-seed", andrew, bayko, 5)
+    import_messages(gateway, "g-seed", andrew, bayko, 8)
+
+    for owner in (andrew, bayko):
+        [item] = group_items(gateway, owner.uuid)
+        assert (item["sk"], item["message"]) == (
+            format_sort_key(START + timedelta(minutes=7)),
+            "message 7",
+        )
+
+
+def test_import_refuses_two_messages_at_the_same_time(gateway, andrew, bayko):
+    same = [NewMessage(f"m{i}", andrew, f"text {i}", START) for i in range(2)]
+    with pytest.raises(ValueError, match="share the time"):
+        gateway.import_conversation(
+            message_group_uuid="g", participants=(andrew, bayko), messages=same
+        )
+
+
+def test_import_into_a_pair_that_has_another_conversation_conflicts(gateway, andrew, bayko):
+    existing, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    with pytest.raises(Conflict, match=existing):
+        import_messages(gateway, "g-other", andrew, bayko, 3)
+
+
+def test_import_sends_unprocessed_items_again(on, gateway, andrew, bayko):
+    requests = []
+
+    def process_nothing_the_first_time(request, **kwargs):
+        requests.append(json.loads(request.body))
+        if len(requests) == 1:
+            return fake_response(request, 200, {"UnprocessedItems": requests[0]["RequestItems"]})
+        return None
+
+    on.first(gateway, "before-send.dynamodb.BatchWriteItem", process_nothing_the_first_time)
+    import_messages(gateway, "g-seed", andrew, bayko, 30)
+
+    assert [len(r["RequestItems"][gateway.table_name]) for r in requests] == [25, 25, 5]
+    assert len([i for i in raw_items(gateway) if i["pk"] == "MSG#g-seed"]) == 30
+
+
+def test_import_gives_up_on_items_that_stay_unprocessed(on, gateway, monkeypatch, andrew, bayko):
+    monkeypatch.setattr(gateway_module, "_backoff", lambda attempt: 0)
+
+    def process_nothing(request, **kwargs):
+        body = json.loads(request.body)
+        return fake_response(request, 200, {"UnprocessedItems": body["RequestItems"]})
+
+    on.first(gateway, "before-send.dynamodb.BatchWriteItem", process_nothing)
+    with pytest.raises(Throttled, match="unprocessed"):
+        import_messages(gateway, "g-seed", andrew, bayko, 3)
+
+
+# --- schema and operations ---
+
+
+def describe(gateway):
+    return gateway.client.describe_table(TableName=gateway.table_name)["Table"]
+
+
+def test_schema_is_created_once_as_designed(aws_in_process):
+    gateway = get_gateway()
+    assert gateway.create_schema() is True
+    assert gateway.create_schema() is False
+
+    table = describe(gateway)
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == GSI_NAME == "message-group-sk-index"
+    assert index["KeySchema"] == [
+        {"AttributeName": "message_group_uuid", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    assert "StreamSpecification" not in table or not table["StreamSpecification"]["StreamEnabled"]
+    assert gateway.describe_stream_arn() is None
+
+
+def test_provisioned_schema_with_a_stream(aws_in_process):
+    gateway = get_gateway()
+    gateway.create_schema(billing_mode="PROVISIONED", stream=True)
+
+    table = describe(gateway)
+    five = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+    assert {k: table["ProvisionedThroughput"][k] for k in five} == five
+    index = table["GlobalSecondaryIndexes"][0]
+    assert {k: index["ProvisionedThroughput"][k] for k in five} == five
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    assert gateway.describe_stream_arn() == table["LatestStreamArn"]
+
+
+def test_an_unknown_billing_mode_is_refused(aws_in_process):
+    with pytest.raises(ValueError):
+        get_gateway().create_schema(billing_mode="ON_DEMAND")
+
+
+def test_drop_schema_deletes_and_a_missing_table_is_table_not_found(gateway):
+    gateway.drop_schema()
+    assert gateway.table_name not in gateway.list_tables()
+    with pytest.raises(TableNotFound, match="ddb_schema_load"):
+        gateway.drop_schema()
+    with pytest.raises(TableNotFound, match="'elsewhere'"):
+        gateway.drop_schema(table_name="elsewhere")
+
+
+def test_list_tables_follows_every_page(on, gateway, settings):
+    for i in range(4):
+        settings.DDB_MESSAGE_TABLE = f"extra-{i}"
+        get_gateway().create_schema()
+    calls = []
+    on(gateway, "before-call.dynamodb.ListTables", lambda **kw: calls.append(1))
+
+    names = gateway.list_tables(page_size=2)
+
+    assert sorted(names) == sorted(["cruddur-messages"] + [f"extra-{i}" for i in range(4)])
+    assert len(calls) == 3
+
+
+def test_scan_follows_every_page_and_gives_plain_values(on, gateway, andrew, bayko):
+    import_messages(gateway, "g-scan", andrew, bayko, 23)
+    gateway.client.put_item(
+        TableName=gateway.table_name,
+        Item={"pk": {"S": "X"}, "sk": {"S": "Y"}, "ratio": {"N": "1.5"}, "n": {"N": "7"}},
+    )
+    calls = []
+    on(gateway, "before-call.dynamodb.Scan", lambda **kw: calls.append(1))
+
+    items = list(gateway.scan(page_size=10))
+
+    assert len(items) == 23 + 2 + 1 + 1  # messages, two group items, the pair, the extra
+    assert len(calls) == 3
+    [odd] = [i for i in items if i["pk"] == "X"]
+    assert odd == {"pk": "X", "sk": "Y", "ratio": 1.5, "n": 7}
+    assert type(odd["n"]) is int
+    assert {type(i["unread"]) for i in items if "unread" in i} == {int}
+
+
+def test_ping(gateway):
+    gateway.ping()
+
+
+# --- errors ---
+
+
+def test_an_unreachable_endpoint_is_unavailable_quickly():
+    # The autouse fixture points AWS_ENDPOINT_URL at port 1: nothing listens there.
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"127\.0\.0\.1:1.*make run"):
+        get_gateway().ping()
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com/"),
+        ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com/"),
+    ],
+)
+def test_network_failures_on_real_aws_are_unavailable(on, settings, monkeypatch, error):
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
+    settings.AWS_DEFAULT_REGION = "eu-west-1"
+    gateway = get_gateway(prod=True)
+
+    def fail(**kwargs):
+        raise error
+
+    on.first(gateway, "before-send.dynamodb.DescribeTable", fail)
+    with pytest.raises(Unavailable, match="region eu-west-1"):
+        gateway.ping()
+
+
+def test_a_missing_table_is_table_not_found(aws_in_process, andrew):
+    gateway = get_gateway()
+    with pytest.raises(TableNotFound, match="Table 'cruddur-messages' does not exist.*ddb_schema"):
+        gateway.list_message_groups(user_uuid=andrew.uuid)
+    with pytest.raises(TableNotFound):
+        gateway.ping()
+
+
+def test_persistent_throttling_is_throttled_after_bounded_retries(
+    on, gateway, settings, monkeypatch
+):
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
+    settings.AWS_MAX_ATTEMPTS = 3
+    throttled = get_gateway()
+    assert throttled is not gateway
+    sent = []
+
+    def throttle(request, **kwargs):
+        sent.append(request)
+        return fake_response(
+            request,
+            400,
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "The level of configured provisioned throughput was exceeded",
+            },
+        )
+
+    on.first(throttled, "before-send.dynamodb.Query", throttle)
+    with pytest.raises(Throttled, match="throttling"):
+        throttled.list_messages(message_group_uuid="g")
+    assert len(sent) == 3
+
+
+def test_a_transaction_cancelled_by_throttling_is_throttled_not_retried(on, gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    sent = []
+
+    def cancel(request, **kwargs):
+        sent.append(request)
+        return fake_response(
+            request,
+            400,
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons",
+                "CancellationReasons": [{"Code": "None"}, {"Code": "ThrottlingError"}],
+            },
+        )
+
+    on.first(gateway, "before-send.dynamodb.TransactWriteItems", cancel)
+    with pytest.raises(Throttled):
+        gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="again")
+    assert len(sent) == 1
+
+
+def test_other_aws_errors_keep_the_aws_message(on, gateway):
+    def invalid(request, **kwargs):
+        return fake_response(
+            request,
+            400,
+            {
+                "__type": "com.amazon.coral.validate#ValidationException",
+                "message": "One or more parameter values were invalid: bad thing",
+            },
+        )
+
+    on.first(gateway, "before-send.dynamodb.Query", invalid)
+    with pytest.raises(GatewayError, match="bad thing") as raised:
+        gateway.list_messages(message_group_uuid="g")
+    assert not isinstance(raised.value, (Unavailable, NotFound, Conflict))
+
+
+def test_no_credentials_is_unavailable(monkeypatch, tmp_path, request):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    reset_gateways()  # a cached client keeps the credentials it was built with
+    request.addfinalizer(reset_gateways)
+
+    with pytest.raises(Unavailable, match="No AWS credentials found"):
+        get_gateway().ping()
+
+
+def test_every_request_asks_for_capacity_and_is_logged(on, gateway, caplog, andrew, bayko):
+    sent = []
+    on(
+        gateway,
+        "provide-client-params.dynamodb.*",
+        lambda params, model, **kw: sent.append((model.name, params.get("ReturnConsumedCapacity"))),
+    )
+    with caplog.at_level("DEBUG", logger="messaging.gateway"):
+        group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+        gateway.list_messages(message_group_uuid=group_uuid)
+
+    assert sent and all(capacity == "TOTAL" for _, capacity in sent)
+    assert {"TransactWriteItems", "Query", "GetItem"} <= {name for name, _ in sent}
+    logged = [r.getMessage() for r in caplog.records if r.name == "messaging.gateway"]
+    assert any(m.startswith("dynamodb query") and "rcu=" in m for m in logged)
+    assert any(m.startswith("dynamodb transact_write_items") for m in logged)
+
+
+# --- get_gateway ---
+
+
+def test_get_gateway_is_cached_per_settings(settings):
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
+    first = get_gateway()
+    assert get_gateway() is first
+    client = first.client
+    assert client.meta.endpoint_url == "http://127.0.0.1:9"
+    assert client.meta.region_name == "us-east-1"
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert client.meta.config.connect_timeout <= 5
+    assert client.meta.config.read_timeout <= 10
+
+    settings.DDB_MESSAGE_TABLE = "other-table"
+    other = get_gateway()
+    assert other is not first
+    assert other.table_name == "other-table"
+    settings.AWS_DEFAULT_REGION = "eu-west-1"
+    assert get_gateway().client.meta.region_name == "eu-west-1"
+
+
+def test_prod_ignores_the_local_endpoint_from_settings_and_environment(settings, monkeypatch):
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    prod = get_gateway(prod=True)
+    assert prod.client.meta.endpoint_url == "https://dynamodb.us-east-1.amazonaws.com"
+    assert get_gateway().client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_get_gateway_from_many_threads_builds_one(settings):
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
+    barrier = threading.Barrier(16)
+    built = []
+
+    def build():
+        barrier.wait()
+        built.append(get_gateway())
+
+    threads = [threading.Thread(target=build) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(g) for g in built}) == 1
