@@ -37,7 +37,8 @@ os.environ.update(
     AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
 )
-for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+# A developer's .env (read into os.environ by settings) must not steer the tests either.
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_COGNITO_USER_POOL_ID"):
     os.environ.pop(_name, None)
 
 

@@ -78,6 +78,9 @@ def _build_client(endpoint_url: str | None, region: str, max_attempts: int):
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=3,
         read_timeout=10,
+        # Settings are the one source of the endpoint: botocore would otherwise also read
+        # AWS_ENDPOINT_URL from the environment (and .env puts it there), even for --prod.
+        ignore_configured_endpoint_urls=True,
     )
     # A session of its own: credentials are looked up now, not reused from boto3's global one.
     return boto3.session.Session().client(
