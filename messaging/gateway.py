@@ -65,6 +65,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from cruddur.aws import emulator_credentials
 from cruddur.errors import ServiceError
 
 T = TypeVar("T")
@@ -1345,6 +1346,7 @@ def get_gateway(*, prod: bool = False) -> MessagesGateway:
                 "dynamodb",
                 endpoint_url=endpoint_url,
                 region_name=config.region,
+                **emulator_credentials(endpoint_url),
                 config=Config(
                     retries={"mode": "standard", "total_max_attempts": config.max_attempts},
                     connect_timeout=_CONNECT_TIMEOUT,

@@ -23,7 +23,11 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
+from cruddur.aws import emulator_credentials, is_local_emulator
 from cruddur.errors import ServiceError
+
+# The pool `make run` creates in the local emulator.
+LOCAL_USER_POOL_NAME = "cruddur-local"
 
 # AWS rejects a ListUsers Limit above 60; moto accepts more, so clamp it ourselves.
 MAX_PAGE_SIZE = 60
@@ -84,18 +88,26 @@ def _build_client(endpoint_url: str | None, region: str, max_attempts: int):
     )
     # A session of its own: credentials are looked up now, not reused from boto3's global one.
     return boto3.session.Session().client(
-        "cognito-idp", endpoint_url=endpoint_url, region_name=region, config=config
+        "cognito-idp",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=config,
+        **emulator_credentials(endpoint_url),
     )
 
 
 def list_users(*, user_pool_id: str, prod: bool = False) -> list[CognitoUser]:
     """Every user in the pool, following every PaginationToken (at most 60 per call)."""
+    client = get_client(prod=prod)
+    if not user_pool_id and not prod and is_local_emulator(client.meta.endpoint_url):
+        # Locally, `make run` creates the pool with a fresh id each time: find it by name.
+        with _translated_errors(client):
+            user_pool_id = _find_user_pool(client, name=LOCAL_USER_POOL_NAME)
     if not user_pool_id:
         raise NotConfigured(
             "AWS_COGNITO_USER_POOL_ID is not set: set it to your user pool id "
             "(e.g. us-east-1_AbC123) in .env or the environment."
         )
-    client = get_client(prod=prod)
     paginator = client.get_paginator("list_users")
     pages = paginator.paginate(
         UserPoolId=user_pool_id, PaginationConfig={"PageSize": MAX_PAGE_SIZE}

@@ -62,7 +62,7 @@ def seed_users(*, password: str = DEFAULT_SEED_PASSWORD) -> list[tuple[User, boo
 
 # --- Cognito: store each user's `sub` (the original's update_cognito_user_ids script) ---
 
-LOCAL_USER_POOL_NAME = "cruddur-local"
+LOCAL_USER_POOL_NAME = cognito.LOCAL_USER_POOL_NAME
 
 
 class SubUpdate(NamedTuple):

@@ -115,7 +115,7 @@ def test_list_conversations(seeded):
     out = run("ddb_list_conversations", "andrewbrown")
     assert SEED_GROUP_UUID in out
     assert "@bayko" in out
-    assert "1 conversations" in out
+    assert "1 conversation;" in out
     assert "@andrewbrown" in run("ddb_list_conversations", "@BAYKO")
 
 
@@ -168,6 +168,16 @@ def test_no_credentials_is_a_clear_error(moto_endpoint, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(CommandError, match="credentials"):
         run("ddb_list_tables", "--prod")
+
+
+def test_local_emulator_needs_no_credentials(moto_endpoint, monkeypatch, tmp_path):
+    # A fresh shell next to `make run`: no AWS keys anywhere, and the commands still work.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    assert "Created table" in run("ddb_schema_load")
+    assert run("ddb_list_tables").splitlines() == ["cruddur-messages"]
 
 
 def test_prod_ignores_the_emulator_endpoint(aws_in_process, settings):

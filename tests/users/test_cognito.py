@@ -130,7 +130,8 @@ def test_missing_credentials_give_a_clear_sentence(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
     with pytest.raises(cognito.NotConfigured) as raised:
-        cognito.list_users(user_pool_id="us-east-1_AbC123")
+        # Real AWS: the local emulator on this machine gets stand-in credentials instead.
+        cognito.list_users(user_pool_id="us-east-1_AbC123", prod=True)
     assert str(raised.value).startswith("No AWS credentials found: set AWS_ACCESS_KEY_ID")
 
 

@@ -1,4 +1,5 @@
 from django.core.management.base import CommandError
+from django.template.defaultfilters import pluralize
 
 from messaging import gateway
 from messaging.seed import SEED_GROUP_UUID
@@ -56,7 +57,8 @@ class Command(AwsCommand):
         more = " (older messages: use --all)" if cursor and not all_pages else ""
         self.stdout.write(
             self.style.SUCCESS(
-                f"{len(messages)} messages in {pages} queries{more}; read capacity: "
+                f"{len(messages)} messages in {pages} quer{pluralize(pages, 'y,ies')}{more}; "
+                "read capacity: "
                 f"{usage.read_units:g} RCU ({usage.bytes_read} bytes, {usage.capacity_source})."
             )
         )

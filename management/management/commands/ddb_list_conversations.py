@@ -1,5 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.template.defaultfilters import pluralize
 
 from messaging import gateway
 
@@ -40,7 +41,8 @@ class Command(AwsCommand):
             self.stdout.write(line + unread)
         self.stdout.write(
             self.style.SUCCESS(
-                f"{len(groups)} conversations; read capacity: {usage.read_units:g} RCU "
+                f"{len(groups)} conversation{pluralize(len(groups))}; "
+                f"read capacity: {usage.read_units:g} RCU "
                 f"({usage.capacity_source})."
             )
         )
