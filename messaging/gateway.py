@@ -14,7 +14,9 @@ GSI `message-group-sk-index`: `message_group_uuid` (HASH), `sk` (RANGE), project
 |-----------------|-------------------------|--------------------|----------------------------------------------|
 | message group   | GRP#<owner_uuid>        | last message time  | message_group_uuid, message (last text),      |
 | (one per owner) |                         |                    | user_uuid/user_display_name/user_handle of    |
-|                 |                         |                    | the OTHER person; unread (N, optional)        |
+|                 |                         |                    | the OTHER person; unread (N, optional);       |
+|                 |                         |                    | last_read_sk (S, optional): the sk the owner  |
+|                 |                         |                    | last read up to (set by mark_read)            |
 | message         | MSG#<message_group_uuid>| created_at         | message_uuid, message, user_uuid,             |
 |                 |                         |                    | user_display_name, user_handle of the SENDER  |
 | pair            | PAIR#<uuid_a>#<uuid_b>  | PAIR               | group_uuid (NOT message_group_uuid, so the    |
@@ -45,7 +47,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -227,6 +229,23 @@ class NewMessage:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class UnreadFix:
+    """A stored unread figure that `repair_unread` found different from the messages."""
+
+    owner_uuid: str
+    message_group_uuid: str | None  # None: the owner's counter of unread conversations
+    stored: int
+    computed: int
+
+
+@dataclass(frozen=True)
+class UnreadRepair:
+    owners: int  # people whose inbox was checked
+    groups: int  # inbox rows checked
+    fixes: tuple[UnreadFix, ...]  # what differed (and, unless a dry run, was corrected)
+
+
 def format_sort_key(moment: datetime) -> str:
     """The one way a time becomes a sort key: UTC, microseconds always present."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -250,6 +269,13 @@ def parse_sort_key(sort_key: str) -> datetime:
 def _utcnow() -> datetime:
     """The gateway's clock (tests patch it to freeze time)."""
     return datetime.now(UTC)
+
+
+def _time_of(sort_key: Any) -> datetime | None:
+    try:
+        return parse_sort_key(sort_key)
+    except ValueError:
+        return None
 
 
 def _group_pk(owner_uuid: str) -> str:
@@ -918,12 +944,15 @@ class MessagesGateway:
                 return None
             condition = self._unchanged_group(item)
             condition["ExpressionAttributeValues"][":zero"] = {"N": "0"}
+            # The read marker: everything up to the row's message is read (see repair_unread).
+            condition["ExpressionAttributeNames"]["#read"] = "last_read_sk"
+            condition["ExpressionAttributeValues"][":read"] = {"S": item["sk"]}
             return [
                 {
                     "Update": {
                         "TableName": self.table_name,
                         "Key": _typed_key(item["pk"], item["sk"]),
-                        "UpdateExpression": "SET #unread = :zero",
+                        "UpdateExpression": "SET #unread = :zero, #read = :read",
                         **condition,
                     }
                 },
@@ -931,6 +960,193 @@ class MessagesGateway:
             ]
 
         self._transact(build, what="mark the conversation read")
+
+    # --- unread repair, for tables written by older code ---
+
+    def repair_unread(
+        self, *, owner_uuids: Iterable[str] | None = None, dry_run: bool = False
+    ) -> UnreadRepair:
+        """Recompute unread counts, and each owner's counter, from the messages themselves.
+
+        The rule: a row's unread count is the number of messages from the other person that
+        are newer than what the owner has read. What the owner has read ends at the later of
+        (a) the row's `last_read_sk`, which mark_read sets to the row's sort key when it
+        clears the count, and (b) the owner's own newest message, since sending means reading.
+        Rows written by older code have no `last_read_sk`: only (b) applies, so a conversation
+        the owner read but never answered counts as unread. Messages newer than the row itself
+        are left out: the move that is still coming (the Streams handler) will count them.
+
+        Every write is conditioned on the row (or counter) being as read, like the other
+        writes, so this is safe while people send and read; running it twice changes nothing.
+        `owner_uuids` limits it to those inboxes; by default every owner found in the sparse
+        GSI (group rows only). `dry_run` reports without writing.
+        """
+        owners = sorted(set(owner_uuids)) if owner_uuids is not None else self._group_owners()
+        fixes: list[UnreadFix] = []
+        groups = 0
+        for owner_uuid in owners:
+            unread_rows = 0
+            counter_delta = 0  # what the row fixes add to the counter (as their writes do)
+            for item in self._owner_groups(owner_uuid):
+                groups += 1
+                stored, unread = _unread_of(item), self._count_unread(item)
+                unread_rows += unread > 0
+                if unread == stored:
+                    continue
+                counter_delta += (unread > 0) - (stored > 0)
+                fixes.append(UnreadFix(owner_uuid, item["message_group_uuid"], stored, unread))
+                if not dry_run:
+                    self._repair_group(item)
+            dry_run_counts = (unread_rows, counter_delta) if dry_run else None
+            fix = self._repair_counter(owner_uuid, dry_run_counts=dry_run_counts)
+            if fix is not None:
+                fixes.append(fix)
+        return UnreadRepair(owners=len(owners), groups=groups, fixes=tuple(fixes))
+
+    def _group_owners(self) -> list[str]:
+        # The GSI holds group rows only, so this scan never reads a message.
+        owners = set()
+        for page in self._pages(
+            "scan", TableName=self.table_name, IndexName=GSI_NAME, ProjectionExpression="pk"
+        ):
+            owners |= {_to_plain(item)["pk"].removeprefix(_GROUP_PREFIX) for item in page["Items"]}
+        return sorted(owners)
+
+    def _owner_groups(self, owner_uuid: str) -> list[dict[str, Any]]:
+        """Every group row of one owner (consistent read; the counter item left out)."""
+        items: list[dict[str, Any]] = []
+        for page in self._pages(
+            "query",
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk < :counter",
+            ExpressionAttributeValues={
+                ":pk": {"S": _group_pk(owner_uuid)},
+                ":counter": {"S": UNREAD_SORT_KEY},
+            },
+            ConsistentRead=True,
+        ):
+            items += [_to_plain(item) for item in page["Items"]]
+        return items
+
+    def _count_unread(self, group: dict[str, Any]) -> int:
+        """The unread count of one group row by the rule in `repair_unread`."""
+        owner_uuid = group["pk"].removeprefix(_GROUP_PREFIX)
+        row_at = _time_of(group["sk"])
+        if row_at is None:
+            raise GatewayError(
+                f"The row {group['pk']} / {group['sk']!r} has a sort key that is not a time; "
+                "fix or delete it, then run the repair again."
+            )
+        read_until = _time_of(group.get("last_read_sk"))  # a damaged marker counts as none
+        unread = 0
+        # Newest first, stopping at the first message the owner has read. Times are compared
+        # parsed, not as strings: older code wrote keys with local offsets.
+        for page in self._pages(
+            "query",
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": _message_pk(group["message_group_uuid"])}},
+            ProjectionExpression="sk, user_uuid",
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        ):
+            for raw in page["Items"]:
+                message = _to_plain(raw)
+                sent_at = _time_of(message["sk"])
+                if sent_at is None or sent_at > row_at:
+                    continue
+                if message.get("user_uuid") == owner_uuid or (
+                    read_until is not None and sent_at <= read_until
+                ):
+                    return unread
+                unread += 1
+        return unread
+
+    def _repair_group(self, item: dict[str, Any]) -> None:
+        owner_uuid = item["pk"].removeprefix(_GROUP_PREFIX)
+        first = [item]
+
+        def build(collided: bool) -> list[dict[str, Any]] | None:
+            # The row as read first; after a lost race (a send moved it, a read cleared it),
+            # as it is now.
+            row = (
+                first.pop()
+                if first
+                else self._owner_group_item(owner_uuid, item["message_group_uuid"])
+            )
+            if row is None:
+                return None
+            old, new = _unread_of(row), self._count_unread(row)
+            if old == new:
+                return None
+            condition = self._unchanged_group(row)
+            condition["ExpressionAttributeValues"][":new"] = {"N": str(new)}
+            actions = [
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": _typed_key(row["pk"], row["sk"]),
+                        "UpdateExpression": "SET #unread = :new",
+                        **condition,
+                    }
+                }
+            ]
+            if old == 0 and new > 0:
+                actions.append(self._counter_update(row["pk"], 1))
+            elif old > 0 and new == 0:
+                actions.append(self._counter_update(row["pk"], -1))
+            return actions
+
+        self._transact(build, what="repair the unread count")
+
+    def _repair_counter(
+        self, owner_uuid: str, *, dry_run_counts: tuple[int, int] | None
+    ) -> UnreadFix | None:
+        """Set the owner's counter to the number of unread rows, if it differs.
+
+        The write holds only while the counter is still the value read: a concurrent send or
+        read that changes it also changed the rows, so both are read again. A dry run passes
+        (rows that would be unread, what the row fixes would add to the counter) instead.
+        """
+        found: list[UnreadFix] = []
+        key = _typed_key(_group_pk(owner_uuid), UNREAD_SORT_KEY)
+
+        def build(collided: bool) -> list[dict[str, Any]] | None:
+            found.clear()
+            response = self._call(
+                "get_item", TableName=self.table_name, Key=key, ConsistentRead=True
+            )
+            counter = _to_plain(response["Item"]) if response.get("Item") else {}
+            stored = counter.get("conversations")
+            if dry_run_counts is not None:
+                want, delta = dry_run_counts
+                if int(stored or 0) + delta != want:
+                    found.append(UnreadFix(owner_uuid, None, int(stored or 0) + delta, want))
+                return None
+            want = sum(1 for row in self._owner_groups(owner_uuid) if _unread_of(row) > 0)
+            if int(stored or 0) == want:
+                return None
+            found.append(UnreadFix(owner_uuid, None, int(stored or 0), want))
+            values = {":want": {"N": str(want)}}
+            condition = "attribute_not_exists(#n)"
+            if stored is not None:
+                condition = "#n = :stored"
+                values[":stored"] = {"N": str(stored)}
+            return [
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key,
+                        "UpdateExpression": "SET #n = :want",
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": {"#n": "conversations"},
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            ]
+
+        self._transact(build, what="repair the unread counter")
+        return found[0] if found else None
 
     # Idempotent bulk import (seed, benchmarks): messages, the PAIR item, and both group items
     # pointed at the newest message (never moved back if newer messages already exist).

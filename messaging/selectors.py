@@ -1,17 +1,21 @@
 """Reads for the messaging pages: permission-checked group access and the pages' view models.
 
 Every read of a conversation goes through `get_group_for_member`, so no view can forget the
-membership check. Names shown are the users' current ones from SQL, looked up in one batched
-query per page; the copies stored on DynamoDB items are only a fallback for deleted users.
+membership check; the live poll instead presents a token signed after that check
+(`check_live_token`), which saves it a DynamoDB read per poll. Names shown are the users'
+current ones from SQL, looked up in one batched query per page; the copies stored on DynamoDB
+items are only a fallback for deleted users.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core import signing
 from django.utils import timezone
 
 from messaging import gateway
@@ -48,6 +52,7 @@ class InboxRow:
     last_message: str
     last_message_at: datetime
     unread: int
+    sort_key: str
 
     @property
     def when(self) -> str:
@@ -59,6 +64,16 @@ class Inbox:
     rows: tuple[InboxRow, ...]
     next_cursor: str | None
     unread_conversations: int
+    live_state: str = ""  # what the live poll compares (`inbox_state`); "" on later pages
+    reading_unread: int = 0  # the conversation being read: its unread count before this read
+
+
+@dataclass(frozen=True)
+class InboxState:
+    """What the live poll reads: enough to tell that the first inbox page changed."""
+
+    state: str
+    unread_conversations: int
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,7 @@ class MessageRow:
     text: str
     created_at: datetime
     is_mine: bool
+    sort_key: str
 
     @property
     def when(self) -> str:
@@ -80,6 +96,11 @@ class Conversation:
     other: Person
     messages: tuple[MessageRow, ...]  # oldest first, as read
     earlier_cursor: str | None
+
+    @property
+    def newest_sort_key(self) -> str:
+        """Where the live poll starts: the newest message shown (of the newest page)."""
+        return self.messages[-1].sort_key if self.messages else self.group.sort_key
 
 
 @dataclass(frozen=True)
@@ -168,6 +189,34 @@ def get_group_for_member(
     raise ConversationNotFound
 
 
+# The live poll's proof of membership: the conversation page signs (user, conversation) after
+# its own check, so each poll skips the participants read. Membership never ends (nobody
+# leaves a conversation), so the token does not expire; signing out ends the session instead.
+_LIVE_SALT = "messaging.live"
+_MAX_LIVE_TOKEN = 500
+
+
+def live_token(*, user: User, group: MessageGroup) -> str:
+    """A token for `user`'s live poll of `group` (their own item, from get_group_for_member)."""
+    if group.owner_uuid != str(user.uuid):
+        raise ValueError("live_token needs the user's own group item.")
+    return signing.dumps([group.owner_uuid, group.message_group_uuid], salt=_LIVE_SALT)
+
+
+def check_live_token(*, user: User, message_group_uuid: str, token: str) -> str:
+    """The conversation's uuid if `token` was issued to `user` for it, else ConversationNotFound."""
+    group_uuid = _canonical_uuid(message_group_uuid)
+    if group_uuid is None or not token or len(token) > _MAX_LIVE_TOKEN:
+        raise ConversationNotFound
+    try:
+        owner_uuid, signed_group_uuid = signing.loads(token, salt=_LIVE_SALT)
+    except (signing.BadSignature, TypeError, ValueError):
+        raise ConversationNotFound from None
+    if (owner_uuid, signed_group_uuid) != (str(user.uuid), group_uuid):
+        raise ConversationNotFound
+    return group_uuid
+
+
 def find_conversation(*, user: User, other: User) -> str | None:
     """The uuid of the conversation between these two users, if they have one."""
     return gateway.get_gateway().find_message_group(
@@ -178,11 +227,54 @@ def find_conversation(*, user: User, other: User) -> str | None:
 # --- pages ---
 
 
-def inbox(*, user: User, cursor: str | None = None) -> Inbox:
-    """One page of the user's conversations, newest first (InvalidCursor for a bad cursor)."""
+def inbox(*, user: User, cursor: str | None = None, reading: str | None = None) -> Inbox:
+    """One page of the user's conversations, newest first (InvalidCursor for a bad cursor).
+
+    `reading` is a conversation the caller is about to mark read (an open conversation in a
+    focused tab): it is shown as read, as on the conversation page.
+    """
     page = gateway.get_gateway().list_message_groups(user_uuid=str(user.uuid), cursor=cursor)
     people = _people(group.other_user for group in page.items)
-    return _inbox(page, people)
+    read_now = next((g for g in page.items if g.message_group_uuid == reading), None)
+    return _inbox(page, people, reading=read_now, live=cursor is None)
+
+
+def inbox_state(*, user: User) -> InboxState:
+    """The live poll's one small read: the unread counter and the newest conversation.
+
+    Every new message in any of the user's conversations moves that row to the top with a
+    new sort key, and every read changes the counter, so comparing this with the state the
+    page was rendered with tells whether the first inbox page changed. One Query, two items.
+    """
+    page = gateway.get_gateway().list_message_groups(user_uuid=str(user.uuid), limit=1)
+    top = page.items[0] if page.items else None
+    return InboxState(
+        state=_live_state(top, top.unread if top else 0, page.unread_conversations),
+        unread_conversations=page.unread_conversations,
+    )
+
+
+def _live_state(top: MessageGroup | None, top_unread: int, unread_conversations: int) -> str:
+    raw = (
+        "|".join([top.message_group_uuid, top.sort_key] if top else ["", ""])
+        + f"|{top_unread}|{unread_conversations}"
+    )
+    return hashlib.blake2s(raw.encode(), digest_size=8).hexdigest()
+
+
+def new_messages(
+    *, user: User, message_group_uuid: str, after: str, limit: int = 50
+) -> tuple[MessageRow, ...]:
+    """Messages newer than sort key `after`, oldest first (InvalidCursor for a bad key).
+
+    Membership must already be proven (check_live_token). When nothing is new this is one
+    Query that returns nothing, and no SQL.
+    """
+    messages = gateway.get_gateway().list_messages_after(
+        message_group_uuid=message_group_uuid, after_sort_key=after, limit=limit
+    )
+    people = _people(message.sender for message in messages)
+    return tuple(_message_row(message, people, str(user.uuid)) for message in messages)
 
 
 def conversation(*, user: User, group: MessageGroup, cursor: str | None = None) -> Conversation:
@@ -218,14 +310,19 @@ def conversation_page(
         ]
     )
     return ConversationPage(
-        inbox=_inbox(inbox_page, people, reading=group),
+        inbox=_inbox(inbox_page, people, reading=group, live=True),
         conversation=_conversation(user, group, message_page, people),
     )
 
 
 def _inbox(
-    page: gateway.InboxPage, people: dict[str, Person], *, reading: MessageGroup | None = None
+    page: gateway.InboxPage,
+    people: dict[str, Person],
+    *,
+    reading: MessageGroup | None = None,
+    live: bool = False,
 ) -> Inbox:
+    """The view model of an inbox page; `live` for a first page (it holds the counter)."""
     unread_conversations = page.unread_conversations
     if reading is not None and reading.unread:
         # The page being rendered marks this group read; show the counts as they will be.
@@ -239,10 +336,28 @@ def _inbox(
             unread=0
             if reading and group.message_group_uuid == reading.message_group_uuid
             else group.unread,
+            sort_key=group.sort_key,
         )
         for group in page.items
     )
-    return Inbox(rows, page.next_cursor, unread_conversations)
+    live_state = ""
+    if live:
+        top = page.items[0] if page.items else None
+        live_state = _live_state(top, rows[0].unread if rows else 0, unread_conversations)
+    return Inbox(
+        rows, page.next_cursor, unread_conversations, live_state, reading.unread if reading else 0
+    )
+
+
+def _message_row(message: Message, people: dict[str, Person], me: str) -> MessageRow:
+    return MessageRow(
+        message_uuid=message.message_uuid,
+        sender=people[message.sender.uuid],
+        text=message.text,
+        created_at=message.created_at,
+        is_mine=message.sender.uuid == me,
+        sort_key=message.sort_key,
+    )
 
 
 def _conversation(
@@ -252,16 +367,8 @@ def _conversation(
     people: dict[str, Person],
 ) -> Conversation:
     me = str(user.uuid)
-    messages = tuple(
-        MessageRow(
-            message_uuid=message.message_uuid,
-            sender=people[message.sender.uuid],
-            text=message.text,
-            created_at=message.created_at,
-            is_mine=message.sender.uuid == me,
-        )
-        for message in reversed(page.items)  # the gateway reads newest first
-    )
+    # The gateway reads newest first.
+    messages = tuple(_message_row(message, people, me) for message in reversed(page.items))
     return Conversation(
         group=group,
         other=people[group.other_user.uuid],

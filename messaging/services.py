@@ -64,3 +64,27 @@ def mark_read(*, group: MessageGroup) -> None:
     """Clear the owner's unread count for this conversation (nothing to do if already read)."""
     if group.unread:
         gateway.get_gateway().mark_read(group=group)
+
+
+def mark_read_up_to(*, user: User, message_group_uuid: str, sort_key: str, unread: int) -> None:
+    """Clear `user`'s unread count for a conversation open on screen (the live poll).
+
+    The poll has not read the user's row (that would be a second read per poll), so it says
+    where it believes the row is: at `sort_key`, the newest message it has shown, holding
+    `unread`, the other person's messages it has shown since the last read. mark_read writes
+    only if the row is exactly that; otherwise it reads the row again and clears it there
+    (if a newer message moved it meanwhile, the next poll shows that message).
+    Membership must already be proven (selectors.check_live_token).
+    """
+    if unread <= 0:
+        return
+    believed = MessageGroup(
+        message_group_uuid=message_group_uuid,
+        owner_uuid=str(user.uuid),
+        other_user=UserRef(uuid="", handle="", display_name=""),  # mark_read does not need it
+        last_message="",
+        last_message_at=gateway.parse_sort_key(sort_key),
+        sort_key=sort_key,
+        unread=unread,
+    )
+    gateway.get_gateway().mark_read(group=believed)

@@ -131,6 +131,10 @@ class FakeGateway:
         self, *, message_group_uuid: str, after_sort_key: str, limit: int = 50
     ) -> tuple[Message, ...]:
         self._call("list_messages_after")
+        try:
+            gateway.parse_sort_key(after_sort_key)
+        except ValueError:
+            raise InvalidCursor(f"{after_sort_key!r} is not a message time.") from None
         newer = [
             m for m in self.messages.get(message_group_uuid, []) if m.sort_key > after_sort_key
         ]

@@ -160,6 +160,94 @@ def test_mark_read_only_writes_when_something_is_unread(fake_gateway, andrew, ba
     assert own_group(fake_gateway, bayko, group).unread == 0
 
 
+def test_mark_read_up_to_clears_the_row_the_poll_believes_in(fake_gateway, andrew, bayko):
+    group = start(fake_gateway, bayko, andrew, "one")
+    message = fake_gateway.create_message(message_group_uuid=group, sender=ref(bayko), text="two")
+    fake_gateway.calls.clear()
+
+    services.mark_read_up_to(
+        user=andrew, message_group_uuid=group, sort_key=message.sort_key, unread=0
+    )
+    assert fake_gateway.calls == []  # nothing shown unread: nothing to write
+
+    services.mark_read_up_to(
+        user=andrew, message_group_uuid=group, sort_key=message.sort_key, unread=2
+    )
+    assert fake_gateway.calls == ["mark_read"]
+    assert own_group(fake_gateway, andrew, group).unread == 0
+    assert own_group(fake_gateway, bayko, group).unread == 0
+
+
+# --- live updates ---
+
+
+def test_live_token_proves_membership_of_one_user_in_one_conversation(
+    fake_gateway, andrew, bayko, londo
+):
+    group = start(fake_gateway, andrew, bayko)
+    other = start(fake_gateway, andrew, londo)
+    token = selectors.live_token(user=andrew, group=own_group(fake_gateway, andrew, group))
+    fake_gateway.calls.clear()
+
+    assert selectors.check_live_token(user=andrew, message_group_uuid=group, token=token) == group
+    assert (
+        selectors.check_live_token(user=andrew, message_group_uuid=group.upper(), token=token)
+        == group
+    )
+    for user, asked, given in [
+        (bayko, group, token),  # the other member: their own page gives them their own token
+        (londo, group, token),
+        (andrew, other, token),
+        (andrew, "not-a-uuid", token),
+        (andrew, group, token[:-2] + "xx"),
+        (andrew, group, ""),
+    ]:
+        with pytest.raises(selectors.ConversationNotFound):
+            selectors.check_live_token(user=user, message_group_uuid=asked, token=given)
+    assert fake_gateway.calls == []  # no DynamoDB read, ever
+    with pytest.raises(ValueError):
+        selectors.live_token(user=londo, group=own_group(fake_gateway, andrew, group))
+
+
+def test_inbox_state_changes_with_new_messages_and_reads_only(fake_gateway, andrew, bayko, londo):
+    group = start(fake_gateway, andrew, bayko)
+    start(fake_gateway, londo, andrew)
+    quiet = selectors.inbox_state(user=andrew)
+    assert selectors.inbox_state(user=andrew) == quiet
+    assert quiet.state == selectors.inbox(user=andrew).live_state  # what the page renders
+
+    fake_gateway.create_message(message_group_uuid=group, sender=ref(bayko), text="new")
+    moved = selectors.inbox_state(user=andrew)
+    assert moved.state != quiet.state
+    assert moved.unread_conversations == 2
+
+    services.mark_read(group=own_group(fake_gateway, andrew, group))
+    read = selectors.inbox_state(user=andrew)
+    assert read.state not in (quiet.state, moved.state)
+    assert read.unread_conversations == 1
+    assert fake_gateway.calls.count("list_message_groups") >= 4
+
+
+def test_new_messages_are_oldest_first_with_names_and_keys(fake_gateway, andrew, bayko):
+    group = start(fake_gateway, andrew, bayko, "one")
+    after = own_group(fake_gateway, andrew, group).sort_key
+    two = fake_gateway.create_message(message_group_uuid=group, sender=ref(bayko), text="two")
+    bayko.display_name = "Bayko Now"
+    bayko.save()
+    three = fake_gateway.create_message(message_group_uuid=group, sender=ref(andrew), text="3")
+
+    rows = selectors.new_messages(user=andrew, message_group_uuid=group, after=after)
+
+    assert [(r.text, r.is_mine, r.sort_key) for r in rows] == [
+        ("two", False, two.sort_key),
+        ("3", True, three.sort_key),
+    ]
+    assert rows[0].sender.display_name == "Bayko Now"
+    assert selectors.new_messages(user=andrew, message_group_uuid=group, after=three.sort_key) == ()
+    with pytest.raises(InvalidCursor):
+        selectors.new_messages(user=andrew, message_group_uuid=group, after="yesterday")
+
+
 # --- get_group_for_member ---
 
 

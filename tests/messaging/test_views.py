@@ -334,7 +334,7 @@ def test_own_messages_are_set_apart(fake_gateway, andrew, bayko):
 
     html = signed_in(andrew).get(conversation_url(group)).content.decode()
 
-    items = re.findall(r'<li class="(msg[^"]*)">.*?<p class="msg-text">(.*?)</p>', html, re.S)
+    items = re.findall(r'<li class="(msg[^"]*)"[^>]*>.*?<p class="msg-text">(.*?)</p>', html, re.S)
     assert items == [("msg msg-mine", "mine"), ("msg", "theirs"), ("msg msg-mine", "mine again")]
     assert html.count('<span class="msg-author">You</span>') == 2
     assert html.count('<span class="msg-author">Andrew Bayko</span>') == 1
