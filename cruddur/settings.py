@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "messaging.middleware.RequestCostMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,6 +116,7 @@ AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
 AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=4)
 DDB_MESSAGE_TABLE = env.str("DDB_MESSAGE_TABLE", default="cruddur-messages")
 AWS_COGNITO_USER_POOL_ID = env.str("AWS_COGNITO_USER_POOL_ID", default="")
+COST_HEADERS = env.bool("COST_HEADERS", default=False)  # X-DynamoDB-*/X-SQL-Queries
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

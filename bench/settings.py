@@ -1,0 +1,16 @@
+"""Settings for the benchmark's processes: the app's own, plus the floor view's URL.
+
+Everything else comes from the environment the orchestrator sets (DEBUG off, SECRET_KEY,
+COST_HEADERS on, DATABASE_URL, AWS_ENDPOINT_URL), read by cruddur.settings as in production.
+"""
+
+from cruddur.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
+
+# Production serves hashed names from `collectstatic`'s manifest; the pages are measured, not
+# the static files, so skip the collectstatic step (the lookup differs by one dict access).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,151 @@
+"""What each request cost: its DynamoDB calls and capacity, and its SQL queries.
+
+Operators see it three ways, all from the same figures:
+- one log line per request that called DynamoDB, at INFO on the `messaging.cost` logger;
+- with `DEBUG` on, a small footer at the bottom of every HTML page;
+- with `COST_HEADERS` on, `X-DynamoDB-*` and `X-SQL-Queries` response headers (the benchmark
+  reads these, so its figures come from the server itself).
+
+Capacity is AWS's own figure on AWS and is computed from the real item sizes by AWS's rules
+elsewhere (see `gateway.track_usage`): emulators report made-up numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.utils.encoding import escape_uri_path
+from django.utils.html import format_html
+
+from messaging import gateway
+
+logger = logging.getLogger("messaging.cost")
+
+_FOOTER_STYLE = (
+    "font-size:.8rem;line-height:1.4;color:var(--muted,#555);text-align:center;"
+    "padding:.5rem 1rem;margin-top:1.5rem;border-top:1px solid var(--line,#ddd)"
+)
+
+
+class _SqlCounter:
+    """A `connection.execute_wrapper`: counts queries, works with DEBUG off."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.queries += 1
+        return execute(sql, params, many, context)
+
+
+@dataclass(frozen=True)
+class RequestCost:
+    usage: gateway.Usage
+    sql_queries: int
+    milliseconds: float
+
+    @property
+    def capacity(self) -> str:
+        """Short form of where the capacity figures come from: "aws" or "computed"."""
+        return "aws" if self.usage.capacity_source.startswith("reported") else "computed"
+
+
+class RequestCostMiddleware:
+    """Measure each request; log it, and show it in headers or a footer when asked to.
+
+    Placed just inside WhiteNoise (static files never reach it) and outside the session
+    middleware, so the session's own queries, including its save on the way out, count.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        counter = _SqlCounter()
+        started = time.perf_counter()
+        with gateway.track_usage() as usage, connection.execute_wrapper(counter):
+            response = self.get_response(request)
+        cost = RequestCost(usage, counter.queries, (time.perf_counter() - started) * 1000)
+
+        if usage.requests:
+            _log(request, response, cost)
+        if getattr(settings, "COST_HEADERS", False):
+            _add_headers(response, cost)
+        if settings.DEBUG:
+            _add_footer(response, cost)
+        return response
+
+
+def _log(request: HttpRequest, response: HttpResponse, cost: RequestCost) -> None:
+    usage = cost.usage
+    logger.info(
+        "method=%s path=%s status=%d dynamodb_requests=%d items=%d bytes=%d rcu=%g wcu=%g "
+        "capacity=%s sql_queries=%d ms=%.1f calls=%s",
+        request.method,
+        escape_uri_path(request.path),
+        response.status_code,
+        usage.requests,
+        usage.items_read,
+        usage.bytes_read,
+        usage.read_units,
+        usage.write_units,
+        cost.capacity,
+        cost.sql_queries,
+        cost.milliseconds,
+        ",".join(call.operation for call in usage.calls) or "-",
+    )
+
+
+def _add_headers(response: HttpResponse, cost: RequestCost) -> None:
+    usage = cost.usage
+    response["X-DynamoDB-Requests"] = str(usage.requests)
+    response["X-DynamoDB-Items"] = str(usage.items_read)
+    response["X-DynamoDB-Bytes"] = str(usage.bytes_read)
+    response["X-DynamoDB-RCU"] = f"{usage.read_units:g}"
+    response["X-DynamoDB-WCU"] = f"{usage.write_units:g}"
+    response["X-SQL-Queries"] = str(cost.sql_queries)
+
+
+def _counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def footer_html(cost: RequestCost) -> str:
+    """The footer's markup: one line, the same figures as the log."""
+    usage = cost.usage
+    return format_html(
+        '<footer class="cost-footer" style="{}">DynamoDB: {} ({} items, {} bytes read, '
+        "{} RCU, {} WCU; capacity {}) &middot; SQL: {} &middot; {} ms</footer>",
+        _FOOTER_STYLE,
+        _counted(usage.requests, "request", "requests"),
+        usage.items_read,
+        f"{usage.bytes_read:,}",
+        f"{usage.read_units:g}",
+        f"{usage.write_units:g}",
+        usage.capacity_source,
+        _counted(cost.sql_queries, "query", "queries"),
+        f"{cost.milliseconds:.0f}",
+    )
+
+
+def _add_footer(response: HttpResponse, cost: RequestCost) -> None:
+    if (
+        response.streaming
+        or response.has_header("Content-Encoding")
+        or not response.get("Content-Type", "").startswith("text/html")
+    ):
+        return
+    content = response.content
+    end = content.rfind(b"</body>")
+    if end == -1:
+        return
+    footer = footer_html(cost).encode(response.charset)
+    response.content = content[:end] + footer + content[end:]
+    if response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(response.content))

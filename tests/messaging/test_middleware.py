@@ -1,0 +1,182 @@
+"""The cost middleware: log line, DEBUG footer and cost headers, over moto's HTTP server.
+
+moto's server, not in-process moto: in-process moto answers on an amazonaws.com address, so
+the gateway would take its hard-coded capacity figures for AWS's.
+"""
+
+import json
+import logging
+import re
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from messaging import gateway, services
+from messaging.gateway import track_usage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def table(moto_endpoint):
+    gateway.get_gateway().create_schema()
+
+
+@pytest.fixture
+def andrew(make_user):
+    return make_user("andrewbrown", display_name="Andrew Brown")
+
+
+@pytest.fixture
+def conversation(table, andrew, make_user):
+    """A conversation between andrew and bayko with 25 messages."""
+    bayko = make_user("bayko", display_name="Andrew Bayko")
+    group_uuid = services.start_conversation(sender=andrew, recipient=bayko, text="hello")
+    (mine,) = (
+        group
+        for group in gateway.get_gateway().get_participants(message_group_uuid=group_uuid)
+        if group.owner_uuid == str(andrew.uuid)
+    )
+    for number in range(24):
+        services.send_message(sender=andrew, group=mine, text=f"message {number}")
+    return group_uuid
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def expected_inbox_usage(user) -> gateway.Usage:
+    """What the inbox page's one DynamoDB call costs, measured outside any request."""
+    with track_usage() as usage:
+        gateway.get_gateway().list_message_groups(user_uuid=str(user.uuid))
+    return usage
+
+
+def test_debug_footer_shows_the_requests_figures(settings, andrew, conversation):
+    settings.DEBUG = True
+    expected = expected_inbox_usage(andrew)
+
+    response = signed_in(andrew).get("/messages/")
+
+    html = response.content.decode()
+    footer = re.search(r'<footer class="cost-footer"[^>]*>(.*?)</footer>\s*</body>', html, re.S)
+    assert footer, "the footer sits just before </body>"
+    text = footer.group(1)
+    assert "DynamoDB: 1 request (" in text
+    assert f"{expected.items_read} items" in text
+    assert f"{expected.bytes_read:,} bytes read" in text
+    assert f"{expected.read_units:g} RCU, 0 WCU" in text
+    assert "capacity computed from item sizes by AWS&#x27;s rules" in text
+    assert re.search(r"SQL: \d+ quer(y|ies)", text)
+    # CommonMiddleware set the length before the footer went in: it must follow the body.
+    assert response["Content-Length"] == str(len(response.content))
+
+
+def test_no_footer_without_debug(settings, andrew, conversation):
+    settings.DEBUG = False
+    response = signed_in(andrew).get("/messages/")
+    assert response.status_code == 200
+    assert b"cost-footer" not in response.content
+
+
+def test_footer_only_on_html(settings, andrew, table):
+    settings.DEBUG = True
+    response = Client().get("/health/")
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["dynamodb"] == "ok"  # still valid JSON
+
+
+def test_footer_on_pages_without_dynamodb_calls(settings, db):
+    settings.DEBUG = True
+    response = Client().get("/accounts/login/")
+    assert b'<footer class="cost-footer"' in response.content
+    assert b"DynamoDB: 0 requests" in response.content
+
+
+def test_cost_headers_match_the_calls_made(settings, andrew, conversation):
+    settings.COST_HEADERS = True
+    client = signed_in(andrew)
+    with track_usage() as usage:
+        gateway.get_gateway().list_message_groups(user_uuid=str(andrew.uuid))
+        gateway.get_gateway().list_messages(message_group_uuid=conversation)
+
+    response = client.get(f"/messages/{conversation}/")
+
+    assert response.status_code == 200
+    assert response["X-DynamoDB-Requests"] == "2"  # the page's budget: inbox + messages
+    assert response["X-DynamoDB-Items"] == str(usage.items_read)
+    assert response["X-DynamoDB-Bytes"] == str(usage.bytes_read)
+    assert response["X-DynamoDB-RCU"] == f"{usage.read_units:g}"
+    assert response["X-DynamoDB-WCU"] == "0"
+    assert int(response["X-SQL-Queries"]) >= 1
+
+
+def test_cost_headers_count_a_sends_writes(settings, andrew, conversation):
+    settings.COST_HEADERS = True
+    response = signed_in(andrew).post(
+        f"/messages/{conversation}/",
+        {"text": "one more", "token": "7d0c6a52-5a43-4c0e-9e55-6f7d7e2a0c11"},
+    )
+    assert response.status_code == 303
+    assert float(response["X-DynamoDB-WCU"]) >= 2 * 5  # message + two group moves, doubled
+    assert response["X-DynamoDB-RCU"] != "0"  # the participants query before the write
+
+
+def test_no_cost_headers_by_default(settings, andrew, conversation):
+    settings.COST_HEADERS = False
+    response = signed_in(andrew).get("/messages/")
+    assert not any(name.startswith("X-DynamoDB") for name in response.headers)
+    assert "X-SQL-Queries" not in response.headers
+
+
+def test_sql_query_count_is_every_query_of_the_request(settings, andrew, conversation):
+    settings.COST_HEADERS = True
+    client = signed_in(andrew)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/messages/")
+    assert int(response["X-SQL-Queries"]) == len(captured)
+    # The session, the user, and the names of the people in the inbox.
+    assert len(captured) == 3
+
+
+def test_sql_query_count_includes_the_session_save(settings, andrew, conversation):
+    settings.COST_HEADERS = True
+    client = signed_in(andrew)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            f"/messages/{conversation}/",
+            {"text": "again", "token": "0f6b4a3e-8e36-4d1f-9d6b-1f2e3d4c5b6a"},
+        )
+    assert response.status_code == 303
+    assert any(query["sql"].startswith("UPDATE") for query in captured)
+    assert int(response["X-SQL-Queries"]) == len(captured)
+
+
+def test_one_log_line_per_request_with_dynamodb_calls(caplog, andrew, conversation):
+    expected = expected_inbox_usage(andrew)
+    client = signed_in(andrew)
+    with caplog.at_level(logging.INFO, logger="messaging.cost"):
+        client.get("/messages/")
+        client.get("/accounts/login/")  # no DynamoDB call: no line
+
+    lines = [record.getMessage() for record in caplog.records if record.name == "messaging.cost"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line.startswith("method=GET path=/messages/ status=200 dynamodb_requests=1 ")
+    assert f" items={expected.items_read} " in line
+    assert f" bytes={expected.bytes_read} " in line
+    assert f" rcu={expected.read_units:g} wcu=0 capacity=computed " in line
+    assert re.search(r" sql_queries=3 ms=\d+\.\d calls=query$", line)
+
+
+def test_log_line_for_an_unavailable_page(caplog, andrew, moto_endpoint):
+    # No table: the page is a 503, and the failed call made no usage to log.
+    with caplog.at_level(logging.INFO, logger="messaging.cost"):
+        response = signed_in(andrew).get("/messages/")
+    assert response.status_code == 503
+    assert not [record for record in caplog.records if record.name == "messaging.cost"]
