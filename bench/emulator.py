@@ -21,7 +21,7 @@ transaction are not rolled back (the benchmark's table has no stream). `POST /_b
 with body `stock` or `scaled` switches at run time, so the benchmark can time stock moto on
 the same data.
 
-Like scripts/emulator.py (the one `make run` uses), one lock serialises DynamoDB requests:
+Like management/emulator.py (the one `make run` uses), one lock serialises DynamoDB requests:
 moto's server threads are otherwise not isolated, and a sort of the table while another
 thread inserts fails with "dictionary changed size during iteration".
 
@@ -41,7 +41,8 @@ from typing import Any
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.responses import DynamoHandler
+
+from management.emulator import isolate_dynamodb_requests
 
 MODE_PATH = "/_bench/mode"
 
@@ -231,17 +232,6 @@ def switch_mode(endpoint: str, mode: str) -> None:
     """Make the running emulator `stock` or `scaled`."""
     if _post(f"{endpoint}{MODE_PATH}", mode.encode()) != mode:
         raise RuntimeError(f"The emulator at {endpoint} did not switch to {mode}.")
-
-
-def isolate_dynamodb_requests() -> None:
-    lock = threading.Lock()
-    call_action = DynamoHandler.call_action
-
-    def isolated_call_action(self):
-        with lock:
-            return call_action(self)
-
-    DynamoHandler.call_action = isolated_call_action
 
 
 def _with_mode_switch(app):

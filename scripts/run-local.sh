@@ -26,7 +26,7 @@ else
     exit 1
   fi
   echo "Starting moto's server on 127.0.0.1:${MOTO_PORT} (log: .venv/moto.log)..."
-  $PY scripts/emulator.py --port "${MOTO_PORT}" >.venv/moto.log 2>&1 &
+  $PY -m management.emulator --port "${MOTO_PORT}" >.venv/moto.log 2>&1 &
   moto_pid=$!
   trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
   trap 'exit 130' INT TERM

@@ -15,6 +15,7 @@ def test_the_contract_commands_exist():
         "ddb_scan",
         "ddb_get_conversation",
         "ddb_list_conversations",
+        "ddb_repair_unread",
         "seed_users",
         "cognito_list_users",
         "cognito_sync",

@@ -1,11 +1,11 @@
 """Fixtures for the gateway tests: a gateway over in-process moto, one over moto's HTTP server."""
 
-import threading
 import uuid
 
 import pytest
 from moto.dynamodb.responses import DynamoHandler
 
+from management.emulator import isolated
 from messaging.gateway import UserRef, get_gateway, reset_gateways
 
 
@@ -60,14 +60,7 @@ def isolated_moto_dynamodb(monkeypatch):
     conditions (measured: duplicate inbox rows). AWS isolates transactions, so this makes moto
     behave like it. Races *between* requests, the ones the gateway must handle, stay.
     """
-    lock = threading.Lock()
-    call_action = DynamoHandler.call_action
-
-    def isolated_call_action(self):
-        with lock:
-            return call_action(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", isolated_call_action)
+    monkeypatch.setattr(DynamoHandler, "call_action", isolated(DynamoHandler.call_action))
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ so two concurrent transactions can both pass their conditions. AWS isolates tran
 lock around moto's DynamoDB handler gives the same guarantee locally. Everything else is
 moto's own server: DynamoDB, DynamoDB Streams and Cognito on one port.
 
-Usage: python scripts/emulator.py [--host 127.0.0.1] [--port 5001]
+Usage: python -m management.emulator [--host 127.0.0.1] [--port 5001]
+(Development only: moto is in requirements-dev.txt, and nothing in the app imports this.)
 """
 
 import argparse
@@ -17,15 +18,19 @@ from moto.server import MotoRequestHandler
 from werkzeug.serving import run_simple
 
 
-def isolate_dynamodb_requests() -> None:
+def isolated(call_action):
+    """moto's DynamoDB request handler, one request at a time (as AWS isolates each request)."""
     lock = threading.Lock()
-    call_action = DynamoHandler.call_action
 
     def isolated_call_action(self):
         with lock:
             return call_action(self)
 
-    DynamoHandler.call_action = isolated_call_action
+    return isolated_call_action
+
+
+def isolate_dynamodb_requests() -> None:
+    DynamoHandler.call_action = isolated(DynamoHandler.call_action)
 
 
 def main() -> None:
