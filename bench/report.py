@@ -446,16 +446,16 @@ def findings(results: dict[str, Any]) -> str:
     if send_requests is not None:
         notes.append(
             f"- **A send** is {send_requests:g} DynamoDB requests: the view's membership check "
-            "reads the conversation's two group items (GSI query), the gateway reads them "
-            "again to build the transaction's conditions, then one `TransactWriteItems` (the "
+            "reads the conversation's two group items (GSI query) and hands them to the "
+            "gateway, which builds the transaction's conditions from them (it reads them "
+            "again only to retry after losing a race), then one `TransactWriteItems` (the "
             "message; both group items moved, a delete and a put each since `sk` is a key; the "
             "unread counter when it changes: "
             f"{_median_cost(rows, (first, 'moto', 'send'), 'wcu'):g} WCU, transactions cost "
-            "double). Passing the group items the view read into the gateway would save one "
-            "request and 0.5 RCU per send. It is also "
+            "double). It is also "
             f"{_median_cost(rows, (first, 'moto', 'send'), 'sql_queries'):g} SQL queries: the "
-            "session and the user, then the session is saved twice (once when the one-time "
-            "token is spent, then again by the session middleware because it was modified)."
+            "session and the user, then one save of the session when the one-time token is "
+            "spent (the session middleware does not save it a second time)."
         )
 
     def each(figure: Callable[[str], str], over: list[str]) -> str:
@@ -499,7 +499,7 @@ def findings(results: dict[str, Any]) -> str:
             + " as many conversation pages. Size hardly matters: the cost is per page."
         )
         notes.append(
-            "- **Why: the HTML.** The profile (below) splits a page's time in one process. "
+            "- **Where the time goes.** The profile (below) splits a page's time in one process. "
             "Template rendering is "
             + each(
                 lambda size: (
@@ -520,19 +520,22 @@ def findings(results: dict[str, Any]) -> str:
             + each(
                 lambda size: f"{phase(size, 'inbox', 'in-memory gateway calls'):.2f} ms", profiled
             )
-            + " of the inbox. Per row, each page renders two `|date` filters (localised month "
-            "and day names, through the translation machinery: `dateformat` and `asgiref.local` "
-            "are near the top of the own-time lists), a `{% url %}` and a relative time; the "
-            "inbox also renders the New message input through the form renderer, and the "
-            "view adds one SQL query for the current names of the people shown. To reach half "
-            "the floor, the inbox would have to cost about twice the floor's CPU, "
-            + each(lambda size: f"{2 * cpu[size]['floor']:.0f} ms", served)
-            + ", instead of "
-            + each(lambda size: f"{cpu[size]['inbox']:.0f} ms", served)
-            + ": format the two timestamps once per row in the view model with plain "
-            "`strftime` instead of localised `|date` filters, build the row links from one "
-            "reversed prefix instead of a `{% url %}` per row, and render the New message "
-            "input as plain HTML. These are template and view changes (not made here)."
+            + " of the inbox. The view models format each row's times once (the ISO "
+            "`datetime`, the hover title and the relative label, against one clock per page, "
+            "without the localised `|date` filters) and build the row links from one "
+            "`reverse()` per page; the New message input is built without the form renderer's "
+            "widget templates. What is left per row is the template engine's own work: "
+            "resolving each variable (`_resolve_lookup`) and checking and escaping each value "
+            "printed (`functional.py` `wrapper`, `html.escape`) lead the own-time lists beside "
+            "the SQL driver's wait; per page, the session, the user and one SQL query for the "
+            "current names of the people shown. Half the floor means the inbox costing "
+            "about twice the floor's CPU, "
+            + each(lambda size: f"{2 * cpu[size]['floor']:.1f} ms", served)
+            + "; it costs "
+            + each(lambda size: f"{cpu[size]['inbox']:.1f} ms", served)
+            + ", the conversation "
+            + each(lambda size: f"{cpu[size]['conversation']:.1f} ms", served)
+            + "."
         )
     per_call = {}
     for size in served:
@@ -585,7 +588,7 @@ def findings(results: dict[str, Any]) -> str:
             "makes a Query read its partition and a transaction back up only its own items; "
             "answers are unchanged (tests/test_bench_smoke.py compares them). A GSI Query still "
             f"passes over the whole table there ({scaled[first][gsi] * 1000:.0f} ms at "
-            f"{first}, {scaled[last][gsi] * 1000:.0f} ms at {last}), and a send makes two: the "
+            f"{first}, {scaled[last][gsi] * 1000:.0f} ms at {last}), and every send makes one: the "
             f"send scenario at {last} over moto measures mostly the emulator, not the app."
         )
     return "\n".join(notes)

@@ -47,7 +47,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -783,18 +783,54 @@ class MessagesGateway:
 
     # C + D atomically: store the message, move both group items to it, raise the recipient's
     # unread count; retried on conflict. NotFound if the group has no items.
-    def create_message(self, *, message_group_uuid: str, sender: UserRef, text: str) -> Message:
+    def create_message(
+        self,
+        *,
+        message_group_uuid: str,
+        sender: UserRef,
+        text: str,
+        participants: Sequence[MessageGroup] | None = None,
+    ) -> Message:
+        """`participants`: the conversation's group items as the caller has just read them
+        (`get_participants`, for its membership check). The first attempt builds its
+        conditions from them instead of reading them again (one request and 0.5 RCU less per
+        send); a retry re-reads. They are as fresh as this method's own read (the same GSI
+        query) and stale ones only fail the conditions, so a retry is all they can cost. A
+        group item holds exactly the attributes `_group_item` writes, so rebuilding it from
+        the dataclass loses nothing.
+        """
         _require_text(text)
-        return self._send(message_group_uuid, sender, text, group_may_lag=False)
+        known = None
+        if participants is not None:
+            known = [
+                _group_item(
+                    owner_uuid=group.owner_uuid,
+                    other=group.other_user,
+                    group_uuid=group.message_group_uuid,
+                    sort_key=group.sort_key,
+                    text=group.last_message,
+                    unread=group.unread,
+                )
+                for group in participants
+                if group.message_group_uuid == message_group_uuid
+            ]
+        return self._send(message_group_uuid, sender, text, group_may_lag=False, known=known)
 
     def _send(
-        self, message_group_uuid: str, sender: UserRef, text: str, *, group_may_lag: bool
+        self,
+        message_group_uuid: str,
+        sender: UserRef,
+        text: str,
+        *,
+        group_may_lag: bool,
+        known: list[dict[str, Any]] | None = None,
     ) -> Message:
         message_uuid = str(uuid.uuid4())
         attempted: list[Message] = []
+        supplied = [] if known is None else [known]  # for the first attempt only
 
         def build(collided: bool) -> list[dict[str, Any]]:
-            groups = self._group_items(message_group_uuid)
+            groups = supplied.pop() if supplied else self._group_items(message_group_uuid)
             if not groups and not group_may_lag:
                 raise NotFound("That conversation does not exist.")
             _check_pair_of_groups(groups)

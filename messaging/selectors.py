@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core import signing
+from django.urls import reverse
 from django.utils import timezone
 
 from messaging import gateway
@@ -46,6 +47,19 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Stamp:
+    """A moment as the pages show it, formatted once when the view model is built.
+
+    The templates print these as they are: localised `|date` filters and a `{% url %}` per row
+    were most of a page's rendering time.
+    """
+
+    label: str  # relative, for the list: "5m", "Mar 3" (relative_time)
+    iso: str  # <time datetime="...">: ISO 8601 in the current time zone
+    title: str  # the hover text: "Tuesday 3 March 2026, 14:05 UTC"
+
+
+@dataclass(frozen=True)
 class InboxRow:
     message_group_uuid: str
     other: Person
@@ -53,10 +67,12 @@ class InboxRow:
     last_message_at: datetime
     unread: int
     sort_key: str
+    url: str  # the conversation page
+    time: Stamp  # of last_message_at
 
     @property
     def when(self) -> str:
-        return relative_time(self.last_message_at)
+        return self.time.label
 
 
 @dataclass(frozen=True)
@@ -84,10 +100,11 @@ class MessageRow:
     created_at: datetime
     is_mine: bool
     sort_key: str
+    time: Stamp  # of created_at
 
     @property
     def when(self) -> str:
-        return relative_time(self.created_at)
+        return self.time.label
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,7 @@ class Conversation:
     other: Person
     messages: tuple[MessageRow, ...]  # oldest first, as read
     earlier_cursor: str | None
+    url: str  # this conversation's page
 
     @property
     def newest_sort_key(self) -> str:
@@ -109,19 +127,52 @@ class ConversationPage:
     conversation: Conversation
 
 
+# The page language's names (English), as Django's `|date` gave them; not the C locale's.
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
 def relative_time(moment: datetime, *, now: datetime | None = None) -> str:
     """Short label for a list: "now", "5m", "3h", then "Mar 3", with the year if not this year."""
     now = now or timezone.now()
-    age = now - moment
+    tz = timezone.get_current_timezone()
+    return _relative(moment.astimezone(tz), now, now.astimezone(tz).year)
+
+
+def _relative(local: datetime, now: datetime, this_year: int) -> str:
+    age = now - local
     if age < timedelta(minutes=1):
         return "now"  # also for a clock slightly ahead of ours
     if age < timedelta(hours=1):
         return f"{int(age.total_seconds() // 60)}m"
     if age < timedelta(days=1):
         return f"{int(age.total_seconds() // 3600)}h"
-    local, local_now = timezone.localtime(moment), timezone.localtime(now)
-    label = f"{local:%b} {local.day}"
-    return label if local.year == local_now.year else f"{label}, {local.year}"
+    label = f"{_MONTHS[local.month - 1][:3]} {local.day}"
+    return label if local.year == this_year else f"{label}, {local.year}"
+
+
+class _Clock:
+    """Formats a page's moments against one `now` and the request's time zone, looked up once."""
+
+    def __init__(self) -> None:
+        self.now = timezone.now()
+        self.tz = timezone.get_current_timezone()
+        self.this_year = self.now.astimezone(self.tz).year
+
+    def stamp(self, moment: datetime) -> Stamp:
+        local = moment.astimezone(self.tz)
+        # The same text as `|date:"l j F Y, H:i T"`, which leaves the zone out when the local
+        # time is ambiguous or does not exist (a daylight-saving change).
+        offset = local.utcoffset()
+        zone = local.tzname() if local.replace(fold=1 - local.fold).utcoffset() == offset else ""
+        title = (
+            f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+            f"{local.hour:02d}:{local.minute:02d} {zone}"
+        )
+        return Stamp(_relative(local, self.now, self.this_year), local.isoformat(), title)
 
 
 # --- people ---
@@ -141,27 +192,33 @@ def _people(refs: Iterable[UserRef]) -> dict[str, Person]:
     A user who no longer exists keeps the name stored on the item.
     """
     stored = {ref.uuid: ref for ref in refs}
-    canonical = {key: _canonical_uuid(key) for key in stored}
-    wanted = {value for value in canonical.values() if value}
+    parsed = {key: _parse_uuid(key) for key in stored}
+    wanted = {value for value in parsed.values() if value}
     current = {}
     if wanted:
-        users = User.objects.filter(uuid__in=wanted).only("uuid", "handle", "display_name")
-        current = {str(user.uuid): user for user in users}
+        # Tuples, not model instances: this runs on every page.
+        rows = User.objects.filter(uuid__in=wanted).values_list("uuid", "handle", "display_name")
+        current = {row[0]: row for row in rows}
     people = {}
     for key, ref in stored.items():
-        user = current.get(canonical[key])
-        if user is None:
+        row = current.get(parsed[key])
+        if row is None:
             people[key] = Person(ref.uuid, ref.handle, ref.display_name)
         else:
-            people[key] = Person(str(user.uuid), user.handle, user.display_name)
+            people[key] = Person(str(row[0]), row[1], row[2])
     return people
 
 
-def _canonical_uuid(value: str) -> str | None:
+def _parse_uuid(value: str) -> uuid.UUID | None:
     try:
-        return str(uuid.UUID(value))
+        return uuid.UUID(value)
     except (TypeError, ValueError, AttributeError):
         return None
+
+
+def _canonical_uuid(value: str) -> str | None:
+    parsed = _parse_uuid(value)
+    return None if parsed is None else str(parsed)
 
 
 # --- membership ---
@@ -182,11 +239,24 @@ def get_group_for_member(
     for group in known_groups:
         if group.message_group_uuid == group_uuid and group.owner_uuid == me:
             return group
+    return get_participants_for_member(user=user, message_group_uuid=group_uuid)[0]
+
+
+def get_participants_for_member(*, user: User, message_group_uuid: str) -> tuple[MessageGroup, ...]:
+    """Both group items of the caller's conversation, the caller's own first, in one request.
+
+    ConversationNotFound as get_group_for_member. A send passes them on to the gateway, which
+    then need not read them again.
+    """
+    group_uuid = _canonical_uuid(message_group_uuid)
+    if group_uuid is None:
+        raise ConversationNotFound
+    me = str(user.uuid)
     participants = gateway.get_gateway().get_participants(message_group_uuid=group_uuid)
-    for group in participants:
-        if group.owner_uuid == me:
-            return group
-    raise ConversationNotFound
+    own = [group for group in participants if group.owner_uuid == me]
+    if not own:
+        raise ConversationNotFound
+    return (own[0], *(group for group in participants if group.owner_uuid != me))
 
 
 # The live poll's proof of membership: the conversation page signs (user, conversation) after
@@ -274,7 +344,8 @@ def new_messages(
         message_group_uuid=message_group_uuid, after_sort_key=after, limit=limit
     )
     people = _people(message.sender for message in messages)
-    return tuple(_message_row(message, people, str(user.uuid)) for message in messages)
+    clock = _Clock()
+    return tuple(_message_row(message, people, str(user.uuid), clock) for message in messages)
 
 
 def conversation(*, user: User, group: MessageGroup, cursor: str | None = None) -> Conversation:
@@ -315,6 +386,9 @@ def conversation_page(
     )
 
 
+_URL_SLOT = "__message_group_uuid__"
+
+
 def _inbox(
     page: gateway.InboxPage,
     people: dict[str, Person],
@@ -327,6 +401,9 @@ def _inbox(
     if reading is not None and reading.unread:
         # The page being rendered marks this group read; show the counts as they will be.
         unread_conversations = max(0, unread_conversations - 1)
+    clock = _Clock()
+    # One reverse() per page, not per row; uuids need no quoting.
+    url = reverse("messaging:conversation", args=[_URL_SLOT])
     rows = tuple(
         InboxRow(
             message_group_uuid=group.message_group_uuid,
@@ -337,6 +414,8 @@ def _inbox(
             if reading and group.message_group_uuid == reading.message_group_uuid
             else group.unread,
             sort_key=group.sort_key,
+            url=url.replace(_URL_SLOT, group.message_group_uuid),
+            time=clock.stamp(group.last_message_at),
         )
         for group in page.items
     )
@@ -349,7 +428,7 @@ def _inbox(
     )
 
 
-def _message_row(message: Message, people: dict[str, Person], me: str) -> MessageRow:
+def _message_row(message: Message, people: dict[str, Person], me: str, clock: _Clock) -> MessageRow:
     return MessageRow(
         message_uuid=message.message_uuid,
         sender=people[message.sender.uuid],
@@ -357,6 +436,7 @@ def _message_row(message: Message, people: dict[str, Person], me: str) -> Messag
         created_at=message.created_at,
         is_mine=message.sender.uuid == me,
         sort_key=message.sort_key,
+        time=clock.stamp(message.created_at),
     )
 
 
@@ -368,10 +448,12 @@ def _conversation(
 ) -> Conversation:
     me = str(user.uuid)
     # The gateway reads newest first.
-    messages = tuple(_message_row(message, people, me) for message in reversed(page.items))
+    clock = _Clock()
+    messages = tuple(_message_row(message, people, me, clock) for message in reversed(page.items))
     return Conversation(
         group=group,
         other=people[group.other_user.uuid],
         messages=messages,
         earlier_cursor=page.next_cursor,
+        url=reverse("messaging:conversation", args=[group.message_group_uuid]),
     )

@@ -6,6 +6,8 @@ gateway is looked up at call time, so tests can swap in the in-memory fake.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.core.exceptions import ValidationError
 
 from messaging import gateway
@@ -35,14 +37,25 @@ def user_ref(user: User) -> UserRef:
     return UserRef(uuid=str(user.uuid), handle=user.handle, display_name=user.display_name)
 
 
-def send_message(*, sender: User, group: MessageGroup, text: str) -> Message:
-    """Post to a conversation. `group` is the sender's own item (get_group_for_member)."""
+def send_message(
+    *,
+    sender: User,
+    group: MessageGroup,
+    text: str,
+    participants: Sequence[MessageGroup] | None = None,
+) -> Message:
+    """Post to a conversation. `group` is the sender's own item (get_group_for_member).
+
+    `participants`: both group items, if the caller has just read them
+    (selectors.get_participants_for_member); the gateway then does not read them again.
+    """
     if group.owner_uuid != str(sender.uuid):
         raise ValueError("send_message needs the sender's own group item.")
     return gateway.get_gateway().create_message(
         message_group_uuid=group.message_group_uuid,
         sender=user_ref(sender),
         text=clean_message_text(text),
+        participants=participants,
     )
 
 

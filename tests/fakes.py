@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +46,7 @@ class FakeGateway:
         self.messages: dict[str, list[Message]] = {}  # group uuid -> messages, any order
         self.pairs: dict[tuple[str, str], str] = {}  # sorted user uuids -> group uuid
         self.calls: list[str] = []
+        self.participants_passed: list[tuple[MessageGroup, ...]] = []  # create_message's
         self.fail_with: Exception | None = None
         self._last_time: datetime | None = None
 
@@ -148,9 +150,19 @@ class FakeGateway:
             if message_group_uuid in owned
         )
 
-    def create_message(self, *, message_group_uuid: str, sender: UserRef, text: str) -> Message:
+    def create_message(
+        self,
+        *,
+        message_group_uuid: str,
+        sender: UserRef,
+        text: str,
+        participants: Sequence[MessageGroup] | None = None,
+    ) -> Message:
+        # `participants` only spares the real gateway a read; this state is always current.
         self._call("create_message")
         _require_text(text)
+        if participants is not None:
+            self.participants_passed.append(tuple(participants))
         return self._send(message_group_uuid, sender, text)
 
     def _send(self, message_group_uuid: str, sender: UserRef, text: str) -> Message:

@@ -287,6 +287,57 @@ def test_a_lagging_index_is_read_again_not_written_against(on, gateway, andrew, 
         assert (item["sk"], item["message"]) == (reply.sort_key, "hello")
 
 
+def test_a_send_with_the_participants_read_makes_one_request(gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="unread")
+    participants = gateway.get_participants(message_group_uuid=group_uuid)
+    before = [item for item in raw_items(gateway) if item["sk"] != "UNREAD"]
+
+    with gateway_module.track_usage() as usage:
+        reply = gateway.create_message(
+            message_group_uuid=group_uuid, sender=bayko, text="hello", participants=participants
+        )
+
+    assert [call.operation for call in usage.calls] == ["transact_write_items"]
+    # The same items as a send that reads them itself: only the moved fields differ.
+    after = {item["pk"]: item for item in group_items(gateway, andrew.uuid)}
+    after |= {item["pk"]: item for item in group_items(gateway, bayko.uuid)}
+    for old in (item for item in before if item["pk"].startswith("GRP#")):
+        moved = after[old["pk"]]
+        assert {k: v for k, v in moved.items() if k not in ("sk", "message", "unread")} == {
+            k: v for k, v in old.items() if k not in ("sk", "message", "unread")
+        }
+        assert (moved["sk"], moved["message"]) == (reply.sort_key, "hello")
+    assert after[f"GRP#{bayko.uuid}"]["unread"] == 0  # sending means reading
+    assert after[f"GRP#{andrew.uuid}"]["unread"] == 1
+    assert counter(gateway, bayko.uuid) == 0
+    assert counter(gateway, andrew.uuid) == 1
+
+
+def test_stale_participants_cost_a_retry_not_a_wrong_write(on, gateway, andrew, bayko):
+    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hi")
+    stale = gateway.get_participants(message_group_uuid=group_uuid)
+    gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="meanwhile")
+    sent = []
+    on(gateway, "before-call.dynamodb.*", lambda model, **kw: sent.append(model.name))
+
+    reply = gateway.create_message(
+        message_group_uuid=group_uuid, sender=bayko, text="hello", participants=stale
+    )
+
+    # The stale items fail the transaction's conditions; the retry reads them again.
+    assert sent == ["TransactWriteItems", "Query", "TransactWriteItems"]
+    for owner in (andrew, bayko):
+        [item] = group_items(gateway, owner.uuid)
+        assert (item["sk"], item["message"]) == (reply.sort_key, "hello")
+    assert [m.text for m in gateway.list_messages(message_group_uuid=group_uuid).items] == [
+        "hello",
+        "meanwhile",
+        "hi",
+    ]
+    assert counter(gateway, andrew.uuid) == 1  # bayko's two unread were read by replying
+
+
 def test_sending_into_a_missing_conversation_is_not_found(gateway, andrew, bayko, londo):
     with pytest.raises(NotFound):
         gateway.create_message(message_group_uuid="no-such-group", sender=andrew, text="hi")

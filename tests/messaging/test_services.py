@@ -92,6 +92,27 @@ def test_send_message_moves_both_inboxes_and_raises_recipient_unread(
     assert own_group(fake_gateway, andrew, group).sort_key == message.sort_key
 
 
+def test_send_message_passes_the_participants_read_to_the_gateway(fake_gateway, andrew, bayko):
+    group = start(fake_gateway, andrew, bayko)
+    participants = selectors.get_participants_for_member(user=andrew, message_group_uuid=group)
+
+    services.send_message(
+        sender=andrew, group=participants[0], text="hello", participants=participants
+    )
+
+    assert fake_gateway.participants_passed == [participants]
+    assert [g.owner_uuid for g in participants] == [str(andrew.uuid), str(bayko.uuid)]
+
+
+def test_participants_for_a_non_member_are_not_found(fake_gateway, andrew, bayko, londo):
+    group = start(fake_gateway, andrew, bayko)
+
+    with pytest.raises(selectors.ConversationNotFound):
+        selectors.get_participants_for_member(user=londo, message_group_uuid=group)
+    with pytest.raises(selectors.ConversationNotFound):
+        selectors.get_participants_for_member(user=andrew, message_group_uuid="not-a-uuid")
+
+
 def test_send_message_uses_current_names(fake_gateway, andrew, bayko):
     group = start(fake_gateway, andrew, bayko)
     andrew.display_name = "Andy"

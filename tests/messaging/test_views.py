@@ -6,7 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -452,6 +454,29 @@ def test_resubmitted_form_sends_once(fake_gateway, andrew, bayko):
     assert second["Location"] == conversation_url(group)
     assert stored_texts(fake_gateway, group) == ["hi", "only once"]
     assert fake_gateway.calls.count("create_message") == 1
+
+
+def test_a_send_reads_the_participants_once_and_saves_the_session_once(fake_gateway, andrew, bayko):
+    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+    client = signed_in(andrew)
+    form = {"text": "hello", "token": token()}
+    fake_gateway.calls.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(conversation_url(group), form)
+
+    assert response.status_code == 303
+    # The session and the user, then one save when the token is spent (not a second one by
+    # the session middleware). The test's transaction adds savepoints around the save.
+    statements = [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert statements == ["SELECT", "SELECT", "UPDATE"]
+    assert fake_gateway.calls == ["get_participants", "create_message"]
+    [passed] = fake_gateway.participants_passed
+    assert [g.owner_uuid for g in passed] == [str(andrew.uuid), str(bayko.uuid)]  # own first
+    assert stored_texts(fake_gateway, group) == ["hi", "hello"]
+    # The spent token was stored all the same: the same form again sends nothing.
+    assert client.post(conversation_url(group), form).status_code == 303
+    assert stored_texts(fake_gateway, group) == ["hi", "hello"]
 
 
 def test_each_new_form_sends(fake_gateway, andrew, bayko):
