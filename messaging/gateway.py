@@ -400,6 +400,29 @@ def _message_from_item(item: dict[str, Any]) -> Message:
     )
 
 
+def _next_attempt(
+    moment: datetime,
+    earlier: list[Message],
+    message_uuid: str,
+    message_group_uuid: str,
+    sender: UserRef,
+    text: str,
+) -> Message:
+    """The message an attempt writes: at `moment`, or just after an earlier attempt whose key
+    was taken (another group of the same owner at the same microsecond)."""
+    if earlier:
+        moment = max(moment, earlier[-1].created_at + _ONE_MICROSECOND)
+    sort_key = format_sort_key(moment)
+    return Message(
+        message_uuid=message_uuid,
+        message_group_uuid=message_group_uuid,
+        sender=sender,
+        text=text,
+        created_at=parse_sort_key(sort_key),
+        sort_key=sort_key,
+    )
+
+
 def _message_item(message: Message) -> dict[str, Any]:
     return {
         "pk": _message_pk(message.message_group_uuid),
@@ -839,17 +862,15 @@ class MessagesGateway:
             # Strictly the newest: after every group item's time, and after our own previous
             # attempt if its key was taken.
             moment = max([_utcnow()] + [parse_sort_key(g["sk"]) + _ONE_MICROSECOND for g in groups])
-            if collided and attempted:
-                moment = max(moment, attempted[-1].created_at + _ONE_MICROSECOND)
-            sort_key = format_sort_key(moment)
-            message = Message(
-                message_uuid=message_uuid,
-                message_group_uuid=message_group_uuid,
-                sender=sender,
-                text=text,
-                created_at=parse_sort_key(sort_key),
-                sort_key=sort_key,
+            message = _next_attempt(
+                moment,
+                attempted if collided else [],
+                message_uuid,
+                message_group_uuid,
+                sender,
+                text,
             )
+            sort_key = message.sort_key
             attempted.append(message)
             return [self._put_new(_message_item(message))] + self._moved_groups(
                 groups, sort_key=sort_key, text=text, sender_uuid=sender.uuid
@@ -920,17 +941,10 @@ class MessagesGateway:
                 existing.append(found)
                 return None
             moment = _utcnow()
-            if collided and attempted:
-                moment = max(moment, attempted[-1].created_at + _ONE_MICROSECOND)
-            sort_key = format_sort_key(moment)
-            message = Message(
-                message_uuid=message_uuid,
-                message_group_uuid=group_uuid,
-                sender=sender,
-                text=text,
-                created_at=parse_sort_key(sort_key),
-                sort_key=sort_key,
+            message = _next_attempt(
+                moment, attempted if collided else [], message_uuid, group_uuid, sender, text
             )
+            sort_key = message.sort_key
             attempted.append(message)
             shared = {"group_uuid": group_uuid, "sort_key": sort_key, "text": text}
             return [
