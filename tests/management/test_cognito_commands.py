@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 
+from tests.cognito_pools import make_pool
 from users import cognito
 from users.models import User
 from users.services import SEED_USERS, seed_users
@@ -34,20 +35,6 @@ def run(name, *args):
     stdout, stderr = StringIO(), StringIO()
     call_command(name, *args, stdout=stdout, stderr=stderr)
     return stdout.getvalue(), stderr.getvalue()
-
-
-def make_pool(users):
-    """A user pool holding `users`: (username, {attribute: value}) pairs; returns its id."""
-    client = cognito.get_client()
-    pool_id = client.create_user_pool(PoolName="test-pool")["UserPool"]["Id"]
-    for username, attributes in users:
-        client.admin_create_user(
-            UserPoolId=pool_id,
-            Username=username,
-            UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
-            MessageAction="SUPPRESS",
-        )
-    return pool_id
 
 
 def pool_users(pool_id):

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.cognito_pools import make_pool
 from users import cognito
 from users.models import User
 from users.services import SubUpdate, sync_cognito_users
@@ -17,20 +18,6 @@ def _fresh_client():
     cognito._build_client.cache_clear()
     yield
     cognito._build_client.cache_clear()
-
-
-def make_pool(users=()):
-    """A user pool holding `users`: (username, {attribute: value}) pairs; returns its id."""
-    client = cognito.get_client()
-    pool_id = client.create_user_pool(PoolName="test-pool")["UserPool"]["Id"]
-    for username, attributes in users:
-        client.admin_create_user(
-            UserPoolId=pool_id,
-            Username=username,
-            UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
-            MessageAction="SUPPRESS",
-        )
-    return pool_id
 
 
 def subs_by_username(pool_id):
