@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint format install browser postgres bench clean
+.PHONY: run test test-fast lint format install browser postgres bench clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ format: install
 
 test: install postgres browser lint
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+
+# The unit tier alone: the in-memory store and SQLite in memory, no Postgres, no browser.
+test-fast: install
+	DATABASE_URL=sqlite://:memory: $(PY) -m pytest tests/unit -q
 
 bench: install
 	bash scripts/bench.sh

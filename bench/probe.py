@@ -44,25 +44,25 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     from bench.seed import SIZES, build
-    from messaging import gateway
+    from messaging.dynamo import factory
 
-    gateway._READ_TIMEOUT = _PROBE_READ_TIMEOUT  # this process only, before the client exists
-    gateway.reset_gateways()
-    gw = gateway.get_gateway()
+    factory._READ_TIMEOUT = _PROBE_READ_TIMEOUT  # this process only, before the client exists
+    factory.reset_dynamo_stores()
+    gw = factory.get_dynamo_store()
     dataset = build(SIZES[args.size], clients=args.clients)
     me, group_uuid = dataset.users[0], dataset.main_conversations[0]
     cursor = None
     for _ in range(2):
-        cursor = gw.list_messages(message_group_uuid=group_uuid, cursor=cursor).next_cursor
+        cursor = gw.list_messages(conversation_uuid=group_uuid, cursor=cursor).next_cursor
     calls: dict[str, Callable[[], object]] = {
-        "inbox query": lambda: gw.list_message_groups(user_uuid=me.uuid),
-        "messages query": lambda: gw.list_messages(message_group_uuid=group_uuid),
+        "inbox query": lambda: gw.list_conversations(user_uuid=me.uuid),
+        "messages query": lambda: gw.list_messages(conversation_uuid=group_uuid),
         "messages query, page 3": lambda: gw.list_messages(
-            message_group_uuid=group_uuid, cursor=cursor
+            conversation_uuid=group_uuid, cursor=cursor
         ),
-        "participants query (GSI)": lambda: gw.get_participants(message_group_uuid=group_uuid),
+        "participants query (GSI)": lambda: gw.get_participants(conversation_uuid=group_uuid),
         "send (GSI query + transaction)": lambda: gw.create_message(
-            message_group_uuid=group_uuid, sender=me, text="probe"
+            conversation_uuid=group_uuid, sender=me, text="probe"
         ),
     }
     report = {}

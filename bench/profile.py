@@ -34,12 +34,12 @@ _SELECTED = (
     ("people names query (_people)", "messaging/selectors.py", "_people"),
 )
 _GATEWAY_METHODS = (
-    "list_message_groups",
+    "list_conversations",
     "list_messages",
     "get_participants",
     "mark_read",
     "create_message",
-    "find_message_group",
+    "find_conversation",
 )
 
 
@@ -140,15 +140,15 @@ def main(argv: list[str] | None = None) -> None:
     from django.test import Client
 
     import bench.wsgi_memory  # noqa: F401 (sets Django up, installs the loaded fake)
-    from messaging import gateway
+    from messaging.store import get_store
     from users.models import User
 
-    fake = gateway.get_gateway()
+    fake = get_store()
     me = User.objects.get(handle="bench0")
     client = Client()
     client.force_login(me)
     # bench0's newest conversation is its main one (bench.seed).
-    group_uuid = fake.list_message_groups(user_uuid=str(me.uuid)).items[0].message_group_uuid
+    group_uuid = fake.list_conversations(user_uuid=str(me.uuid)).items[0].conversation_uuid
     pages = {
         "floor": "/bench/floor/",
         "inbox": "/messages/",

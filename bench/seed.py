@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import mean, median
 
-from messaging.gateway import NewMessage, UserRef
+from messaging.domain import NewMessage, UserRef
 
 PASSWORD = "bench-password-2026"
 
@@ -281,7 +281,7 @@ def load_into(gateway, dataset: Dataset, *, threads: int = 1) -> None:
 
     def load(conversation: Conversation) -> None:
         gateway.import_conversation(
-            message_group_uuid=conversation.group_uuid,
+            conversation_uuid=conversation.group_uuid,
             participants=conversation.participants,
             messages=list(conversation.messages),
         )
@@ -318,7 +318,8 @@ def _users_in_database(dataset: Dataset) -> None:
 def _iter_phases(dataset: Dataset, threads: int) -> Iterator[tuple[str, float]]:
     from django.core.management import call_command
 
-    from messaging.gateway import get_gateway
+    from messaging.dynamo import get_dynamo_store as get_store
+    from messaging.dynamo import schema
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
@@ -329,8 +330,8 @@ def _iter_phases(dataset: Dataset, threads: int) -> Iterator[tuple[str, float]]:
     yield "users_seconds", time.perf_counter() - started
 
     started = time.perf_counter()
-    gateway = get_gateway()
-    gateway.create_schema()
+    gateway = get_store()
+    schema.create(gateway.table)
     load_into(gateway, dataset, threads=threads)
     yield "dynamodb_seconds", time.perf_counter() - started
 

@@ -1,12 +1,24 @@
-"""What the two AWS adapters (messaging.gateway, users.cognito) share. No boto3 here."""
+"""What the two AWS adapters (messaging.dynamo, users.cognito) share: defaults, where a client
+talks to, and how it is configured. No boto3 here: each adapter builds its own client."""
 
 from urllib.parse import urlsplit
+
+from botocore.config import Config
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_MESSAGE_TABLE = "cruddur-messages"
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def is_local_emulator(endpoint_url: str | None) -> bool:
     return urlsplit(endpoint_url or "").hostname in _LOOPBACK_HOSTS
+
+
+def is_aws(endpoint_url: str | None) -> bool:
+    """Whether a client's (resolved) endpoint is AWS itself rather than an emulator."""
+    return (urlsplit(endpoint_url or "").hostname or "").endswith(".amazonaws.com")
 
 
 def emulator_credentials(endpoint_url: str | None) -> dict[str, str]:
@@ -19,3 +31,31 @@ def emulator_credentials(endpoint_url: str | None) -> dict[str, str]:
     if not is_local_emulator(endpoint_url):
         return {}
     return {"aws_access_key_id": "local-emulator", "aws_secret_access_key": "local-emulator"}
+
+
+def client_kwargs(
+    *,
+    endpoint_url: str | None,
+    region: str,
+    max_attempts: int,
+    connect_timeout: float,
+    read_timeout: float,
+    max_pool_connections: int = 10,
+) -> dict:
+    """The keyword arguments of `Session().client(service, ...)` for this project's clients."""
+    config = Config(
+        # botocore's default "legacy" mode retries for ~25 s; "standard" is bounded.
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+        # Settings are the one source of the endpoint: botocore would otherwise also read
+        # AWS_ENDPOINT_URL from the environment (and .env puts it there), even for --prod.
+        ignore_configured_endpoint_urls=True,
+    )
+    return {
+        "endpoint_url": endpoint_url,
+        "region_name": region,
+        "config": config,
+        **emulator_credentials(endpoint_url),
+    }

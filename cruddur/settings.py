@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cruddur import aws
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -112,9 +114,12 @@ STORAGES = {
 
 # AWS: AWS_ENDPOINT_URL points boto3 at the local emulator; unset means real AWS.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
-AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
-AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=4)
-DDB_MESSAGE_TABLE = env.str("DDB_MESSAGE_TABLE", default="cruddur-messages")
+AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default=aws.DEFAULT_REGION)
+AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=aws.DEFAULT_MAX_ATTEMPTS)
+DDB_MESSAGE_TABLE = env.str("DDB_MESSAGE_TABLE", default=aws.DEFAULT_MESSAGE_TABLE)
+# Where conversations live: "dynamodb", or "memory" (one process's dictionary: the unit
+# tests and the benchmark's baseline). See messaging/store.py.
+MESSAGE_STORE = "dynamodb"
 AWS_COGNITO_USER_POOL_ID = env.str("AWS_COGNITO_USER_POOL_ID", default="")
 COST_HEADERS = env.bool("COST_HEADERS", default=False)  # X-DynamoDB-*/X-SQL-Queries
 

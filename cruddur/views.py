@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 
 from cruddur.errors import ServiceError
-from messaging import gateway
+from messaging.store import get_store
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def _check_database() -> str:
 
 def _check_dynamodb() -> str:
     try:
-        gateway.get_gateway().ping()
+        get_store().ping()
     except ServiceError as error:
         return _unavailable(error)
     return "ok"

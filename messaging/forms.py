@@ -73,8 +73,7 @@ class RecipientForm(forms.Form):
         recipient = selectors.find_user(handle=handle)
         if recipient is None:
             raise forms.ValidationError("No user @%(handle)s.", params={"handle": handle})
-        if recipient.pk == self.user.pk:
-            raise forms.ValidationError("That's you. Type someone else's handle.")
+        services.check_recipient(sender=self.user, recipient=recipient)
         self.cleaned_data["recipient"] = recipient
         return recipient.handle
 

@@ -7,7 +7,7 @@ Operators see it three ways, all from the same figures:
   reads these, so its figures come from the server itself).
 
 Capacity is AWS's own figure on AWS and is computed from the real item sizes by AWS's rules
-elsewhere (see `gateway.track_usage`): emulators report made-up numbers.
+elsewhere (see `messaging/dynamo/metering.py`): emulators report made-up numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.encoding import escape_uri_path
 from django.utils.html import format_html
 
-from messaging import gateway
+from messaging.dynamo import Usage, track_usage
 
 logger = logging.getLogger("messaging.cost")
 
@@ -46,7 +46,7 @@ class _SqlCounter:
 
 @dataclass(frozen=True)
 class RequestCost:
-    usage: gateway.Usage
+    usage: Usage
     sql_queries: int
     milliseconds: float
 
@@ -69,7 +69,7 @@ class RequestCostMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         counter = _SqlCounter()
         started = time.perf_counter()
-        with gateway.track_usage() as usage, connection.execute_wrapper(counter):
+        with track_usage() as usage, connection.execute_wrapper(counter):
             response = self.get_response(request)
         cost = RequestCost(usage, counter.queries, (time.perf_counter() - started) * 1000)
 

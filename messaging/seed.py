@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 
-from . import gateway
+from .domain import NewMessage, UserRef
+from .store import get_store
 
-SEED_GROUP_UUID = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"
+SEED_CONVERSATION_UUID = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"
 SEED_HANDLES = ("andrewbrown", "bayko")
 SEED_START = datetime(2025, 12, 31, 23, 14, 25, tzinfo=UTC)
 
@@ -81,14 +82,12 @@ def seed_conversation(*, prod: bool = False) -> int:
             f"Seed users missing: {', '.join(missing)}. Run `python manage.py seed_users` first."
         )
     refs = {
-        speaker: gateway.UserRef(
-            uuid=str(user.uuid), handle=user.handle, display_name=user.display_name
-        )
+        speaker: UserRef(uuid=str(user.uuid), handle=user.handle, display_name=user.display_name)
         for speaker, user in zip("ab", (users[h] for h in SEED_HANDLES), strict=True)
     }
-    namespace = uuid.UUID(SEED_GROUP_UUID)
+    namespace = uuid.UUID(SEED_CONVERSATION_UUID)
     messages = [
-        gateway.NewMessage(
+        NewMessage(
             message_uuid=str(uuid.uuid5(namespace, str(index))),
             sender=refs[speaker],
             text=text,
@@ -97,8 +96,8 @@ def seed_conversation(*, prod: bool = False) -> int:
         )
         for index, (speaker, text) in enumerate(SEED_LINES)
     ]
-    gateway.get_gateway(prod=prod).import_conversation(
-        message_group_uuid=SEED_GROUP_UUID,
+    get_store(prod=prod).import_conversation(
+        conversation_uuid=SEED_CONVERSATION_UUID,
         participants=(refs["a"], refs["b"]),
         messages=messages,
     )

@@ -1,18 +1,20 @@
-"""Writes for messaging: sending, starting a conversation, marking one read.
+"""Writes for messaging, and the rules they keep: sending, starting a conversation, reading.
 
-These functions are the home of the message rules (forms repeat them for the UI). The
-gateway is looked up at call time, so tests can swap in the in-memory fake.
+The rules live here, once: what a message may hold (`clean_message_text`), whom one may write
+to (`check_recipient`), and that only participants post (`messaging.access`). Forms and views
+ask these functions; the store only keeps the data consistent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from django.core.exceptions import ValidationError
 
-from messaging import gateway
-from messaging.gateway import Message, MessageGroup, UserRef
 from users.models import User
+
+from . import selectors
+from .access import get_participants_for_member
+from .domain import InboxEntry, Message, UserRef
+from .store import get_store
 
 MAX_MESSAGE_LENGTH = 1024
 
@@ -32,29 +34,29 @@ def clean_message_text(text: str) -> str:
     return text
 
 
+def check_recipient(*, sender: User, recipient: User) -> None:
+    """ValidationError unless `sender` may start a conversation with `recipient`."""
+    if sender.pk == recipient.pk:
+        raise ValidationError("You can't message yourself.", code="self")
+
+
 def user_ref(user: User) -> UserRef:
     """The user as stored on items: their current handle and display name."""
     return UserRef(uuid=str(user.uuid), handle=user.handle, display_name=user.display_name)
 
 
-def send_message(
-    *,
-    sender: User,
-    group: MessageGroup,
-    text: str,
-    participants: Sequence[MessageGroup] | None = None,
-) -> Message:
-    """Post to a conversation. `group` is the sender's own item (get_group_for_member).
+def send_message(*, sender: User, conversation_uuid: str, text: str) -> Message:
+    """Post to a conversation the sender is in (else access.ConversationNotFound).
 
-    `participants`: both group items, if the caller has just read them
-    (selectors.get_participants_for_member); the gateway then does not read them again.
+    The membership check reads both inbox entries; the store builds the send's conditions
+    from them instead of reading them again.
     """
-    if group.owner_uuid != str(sender.uuid):
-        raise ValueError("send_message needs the sender's own group item.")
-    return gateway.get_gateway().create_message(
-        message_group_uuid=group.message_group_uuid,
+    text = clean_message_text(text)
+    participants = get_participants_for_member(user=sender, conversation_uuid=conversation_uuid)
+    return get_store().create_message(
+        conversation_uuid=participants[0].conversation_uuid,
         sender=user_ref(sender),
-        text=clean_message_text(text),
+        text=text,
         participants=participants,
     )
 
@@ -62,42 +64,51 @@ def send_message(
 def start_conversation(*, sender: User, recipient: User, text: str) -> str:
     """Send a first message to `recipient`; returns the conversation's uuid.
 
-    If the two already have a conversation, the message goes into it (the gateway keeps one
+    If the two already have a conversation, the message goes into it (the store keeps one
     conversation per pair, also when both start one at the same moment).
     """
-    if sender.pk == recipient.pk:
-        raise ValidationError("You can't message yourself.", code="self")
-    group_uuid, _message = gateway.get_gateway().create_message_group(
+    check_recipient(sender=sender, recipient=recipient)
+    conversation_uuid, _message = get_store().create_conversation(
         sender=user_ref(sender), recipient=user_ref(recipient), text=clean_message_text(text)
     )
-    return group_uuid
+    return conversation_uuid
 
 
-def mark_read(*, group: MessageGroup) -> None:
+def read_conversation(
+    *, user: User, conversation_uuid: str, before: str | None = None
+) -> selectors.ConversationPage:
+    """A page of a conversation, marked read: reading the page reads the messages."""
+    page = selectors.conversation_page(
+        user=user, conversation_uuid=conversation_uuid, before=before
+    )
+    mark_read(entry=page.conversation.entry)  # a write only when something is unread
+    return page
+
+
+def mark_read(*, entry: InboxEntry) -> None:
     """Clear the owner's unread count for this conversation (nothing to do if already read)."""
-    if group.unread:
-        gateway.get_gateway().mark_read(group=group)
+    if entry.unread:
+        get_store().mark_read(
+            owner_uuid=entry.owner_uuid,
+            conversation_uuid=entry.conversation_uuid,
+            sort_key=entry.sort_key,
+            unread=entry.unread,
+        )
 
 
-def mark_read_up_to(*, user: User, message_group_uuid: str, sort_key: str, unread: int) -> None:
+def mark_read_up_to(*, user: User, conversation_uuid: str, sort_key: str, unread: int) -> None:
     """Clear `user`'s unread count for a conversation open on screen (the live poll).
 
-    The poll has not read the user's row (that would be a second read per poll), so it says
-    where it believes the row is: at `sort_key`, the newest message it has shown, holding
-    `unread`, the other person's messages it has shown since the last read. mark_read writes
-    only if the row is exactly that; otherwise it reads the row again and clears it there
-    (if a newer message moved it meanwhile, the next poll shows that message).
-    Membership must already be proven (selectors.check_live_token).
+    The poll has not read the user's entry (that would be a second read per poll), so it says
+    where it believes the entry is: at `sort_key`, the newest message it has shown, holding
+    `unread`, the other person's messages it has shown since the last read. The store writes
+    only if the entry is exactly that; otherwise it reads the entry again and clears it there.
+    Membership must already be proven (live_tokens.check_live_token).
     """
-    if unread <= 0:
-        return
-    believed = MessageGroup(
-        message_group_uuid=message_group_uuid,
-        owner_uuid=str(user.uuid),
-        other_user=UserRef(uuid="", handle="", display_name=""),  # mark_read does not need it
-        last_message="",
-        last_message_at=gateway.parse_sort_key(sort_key),
-        sort_key=sort_key,
-        unread=unread,
-    )
-    gateway.get_gateway().mark_read(group=believed)
+    if unread > 0:
+        get_store().mark_read(
+            owner_uuid=str(user.uuid),
+            conversation_uuid=conversation_uuid,
+            sort_key=sort_key,
+            unread=unread,
+        )

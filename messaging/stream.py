@@ -6,8 +6,8 @@ only needed by deployments that still write messages without the move (the origi
 `create_message`). It is safe beside the synchronous update: a message the app already
 handled is a no-op here. Deployment: docs/STREAM_HANDLER.md.
 
-The gateway does the work (`advance_groups`, the same move as `create_message`), so this
-module holds only the record handling. Without a Django project the gateway reads its
+The store does the work (`DynamoStore.advance_inboxes`, the same move as `create_message`),
+so this module holds only the record handling. Without a Django project the store reads its
 settings from the environment (DDB_MESSAGE_TABLE, AWS_REGION, optionally AWS_ENDPOINT_URL).
 """
 
@@ -17,7 +17,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from messaging.gateway import Conflict, MessagesGateway, Unavailable, get_gateway
+from messaging.dynamo import DynamoStore, get_dynamo_store
+from messaging.dynamo.items import message_from_image
+from messaging.store import Conflict, Unavailable
 
 logger = logging.getLogger("messaging.stream")
 
@@ -28,12 +30,10 @@ class StreamBatchError(Exception):
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """Apply every record of the batch; raise if any failed transiently so Lambda retries."""
-    return handle_records(event.get("Records", []), gateway=get_gateway())
+    return handle_records(event.get("Records", []), store=get_dynamo_store())
 
 
-def handle_records(
-    records: Iterable[dict[str, Any]], *, gateway: MessagesGateway
-) -> dict[str, int]:
+def handle_records(records: Iterable[dict[str, Any]], *, store: DynamoStore) -> dict[str, int]:
     """Move the conversations of the messages in `records` to them; returns a summary.
 
     Every record is taken (the original read only the first). REMOVE records and items that
@@ -44,7 +44,7 @@ def handle_records(
     summary = {"records": 0, "moved": 0, "unchanged": 0, "skipped": 0, "invalid": 0, "failed": 0}
     for record in records:
         summary["records"] += 1
-        outcome = _handle_record(record, gateway=gateway)
+        outcome = _handle_record(record, store=store)
         summary[outcome] += 1
     logger.info("stream batch: %s", summary)
     if summary["failed"]:
@@ -55,7 +55,7 @@ def handle_records(
     return summary
 
 
-def _handle_record(record: dict[str, Any], *, gateway: MessagesGateway) -> str:
+def _handle_record(record: dict[str, Any], *, store: DynamoStore) -> str:
     if record.get("eventName") == "REMOVE":
         return "skipped"
     change = record.get("dynamodb", {})
@@ -67,7 +67,7 @@ def _handle_record(record: dict[str, Any], *, gateway: MessagesGateway) -> str:
         )
         return "invalid"
     try:
-        message = gateway.message_from_image(image)
+        message = message_from_image(image)
     except (KeyError, TypeError, ValueError) as error:
         logger.error(
             "stream record %s is not a readable item: %s", change.get("SequenceNumber"), error
@@ -76,7 +76,7 @@ def _handle_record(record: dict[str, Any], *, gateway: MessagesGateway) -> str:
     if message is None:
         return "skipped"
     try:
-        moved = gateway.advance_groups(message=message)
+        moved = store.advance_inboxes(message=message)
     except (Unavailable, Conflict) as error:
         logger.warning("stream record %s not applied yet: %s", change.get("SequenceNumber"), error)
         return "failed"

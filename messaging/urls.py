@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import live_views, views
 
 app_name = "messaging"
 
@@ -9,7 +9,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("new/", views.start, name="start"),
     path("new/<str:handle>/", views.new_conversation, name="new"),
-    path("poll/", views.inbox_poll, name="poll"),
-    path("<str:message_group_uuid>/", views.conversation, name="conversation"),
-    path("<str:message_group_uuid>/poll/", views.conversation_poll, name="conversation_poll"),
+    path("poll/", live_views.inbox_poll, name="poll"),
+    path("<str:conversation_uuid>/", views.conversation, name="conversation"),
+    path("<str:conversation_uuid>/poll/", live_views.conversation_poll, name="conversation_poll"),
 ]

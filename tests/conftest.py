@@ -1,17 +1,60 @@
-"""Shared fixtures. Tier-specific fixtures live next to the tests that use them."""
+"""Fixtures shared by every tier: people, settings isolation, the message stores, moto.
+
+Tiers (folders): `unit` runs over the in-memory store and needs neither Postgres nor a
+browser (`make test-fast`); `integration` talks to moto (in-process and over HTTP),
+Postgres and real threads; `e2e` drives Debian's Chromium against a live server.
+"""
 
 import os
 import urllib.request
+import uuid
 
 import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
+
+from messaging.domain import UserRef
+from messaging.store import get_store, reset_stores
+
+# No test may ever reach real AWS, whatever the developer's shell or .env holds.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+)
+# A developer's .env (read into os.environ by settings) must not steer the tests either.
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_COGNITO_USER_POOL_ID"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # PBKDF2 at production strength would dominate the suite's run time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(settings):
+    # Unreachable by default (port 1): a test that forgets its fixture fails fast, never
+    # talks to AWS or to a developer's running emulator.
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:1"
+    settings.AWS_DEFAULT_REGION = "us-east-1"
+    settings.AWS_COGNITO_USER_POOL_ID = ""
+    settings.DDB_MESSAGE_TABLE = "cruddur-messages"
+    settings.MESSAGE_STORE = "dynamodb"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores():
+    # Each test starts from an empty in-memory store and from new clients: cached clients
+    # keep the credentials and handlers they were built with.
+    reset_stores()
+    yield
+    reset_stores()
+
+
+# --- people: SQL users for pages, services and commands; UserRefs for store-level tests ---
 
 
 @pytest.fixture
@@ -30,35 +73,48 @@ def make_user(db, django_user_model):
     return make
 
 
-# No test may ever reach real AWS, whatever the developer's shell or .env holds.
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_DEFAULT_REGION="us-east-1",
-)
-# A developer's .env (read into os.environ by settings) must not steer the tests either.
-for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_COGNITO_USER_POOL_ID"):
-    os.environ.pop(_name, None)
+@pytest.fixture
+def andrew(make_user):
+    return make_user("andrewbrown", display_name="Andrew Brown")
 
 
-@pytest.fixture(autouse=True)
-def _no_real_aws(settings):
-    # Unreachable by default (port 1): a test that forgets its fixture fails fast, never
-    # talks to AWS or to a developer's running emulator.
-    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:1"
-    settings.AWS_DEFAULT_REGION = "us-east-1"
-    settings.AWS_COGNITO_USER_POOL_ID = ""
-    settings.DDB_MESSAGE_TABLE = "cruddur-messages"
+@pytest.fixture
+def bayko(make_user):
+    return make_user("bayko", display_name="Andrew Bayko")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_gateways():
-    # Cached clients keep the credentials and handlers they were built with.
-    yield
-    from messaging.gateway import reset_gateways
+@pytest.fixture
+def londo(make_user):
+    return make_user("londo", display_name="Londo Mollari")
 
-    reset_gateways()
+
+def _ref(handle: str) -> UserRef:
+    return UserRef(uuid=str(uuid.uuid4()), handle=handle, display_name=handle.title())
+
+
+@pytest.fixture
+def andrew_ref():
+    return _ref("andrewbrown")
+
+
+@pytest.fixture
+def bayko_ref():
+    return _ref("bayko")
+
+
+@pytest.fixture
+def londo_ref():
+    return _ref("londo")
+
+
+# --- message stores ---
+
+
+@pytest.fixture
+def memory_store(settings):
+    """The in-memory store (messaging/memory.py) is the app's store for this test."""
+    settings.MESSAGE_STORE = "memory"
+    return get_store()
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +142,3 @@ def aws_in_process(settings):
     settings.AWS_ENDPOINT_URL = None
     with mock_aws():
         yield
-
-
-@pytest.fixture
-def fake_gateway(monkeypatch):
-    """The in-memory gateway (tests/fakes.py) in place of DynamoDB for this test."""
-    from tests.fakes import install
-
-    return install(monkeypatch)

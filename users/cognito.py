@@ -12,7 +12,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -23,7 +22,7 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
-from cruddur.aws import emulator_credentials, is_local_emulator
+from cruddur.aws import client_kwargs, is_aws, is_local_emulator
 from cruddur.errors import ServiceError
 
 # The pool `make run` creates in the local emulator.
@@ -77,22 +76,16 @@ def get_client(*, prod: bool = False):
 # and cached per configuration so a process makes one client however many calls it does.
 @functools.cache
 def _build_client(endpoint_url: str | None, region: str, max_attempts: int):
-    config = Config(
-        # botocore's default "legacy" mode retries for ~25 s; "standard" is bounded.
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=3,
-        read_timeout=10,
-        # Settings are the one source of the endpoint: botocore would otherwise also read
-        # AWS_ENDPOINT_URL from the environment (and .env puts it there), even for --prod.
-        ignore_configured_endpoint_urls=True,
-    )
     # A session of its own: credentials are looked up now, not reused from boto3's global one.
     return boto3.session.Session().client(
         "cognito-idp",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=config,
-        **emulator_credentials(endpoint_url),
+        **client_kwargs(
+            endpoint_url=endpoint_url,
+            region=region,
+            max_attempts=max_attempts,
+            connect_timeout=3,
+            read_timeout=10,
+        ),
     )
 
 
@@ -200,7 +193,7 @@ def _translate(
             "(any value works for the local emulator) or AWS_PROFILE."
         )
     if isinstance(error, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
-        if endpoint.endswith(".amazonaws.com"):
+        if is_aws(endpoint):
             return CognitoUnavailable(
                 f"Cannot reach Cognito at {endpoint}: check your network connection."
             )

@@ -9,10 +9,8 @@ class HandleUniqueMixin:
 
     def clean_handle(self):
         handle = self.cleaned_data["handle"]
-        taken = User.objects.filter(handle__iexact=handle)
-        if self.instance.pk:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
+        taken = User.objects.find_by_handle(handle, active_only=False)
+        if taken is not None and taken.pk != self.instance.pk:
             raise forms.ValidationError("That handle is already taken.", code="unique")
         return handle
 

@@ -14,9 +14,23 @@ handle_validator = RegexValidator(
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
+    def find_by_handle(self, handle: str, *, active_only: bool = True):
+        """The user with this handle in any capitalisation, with or without a leading "@";
+        None if there is none (or only an inactive one, unless `active_only` is off)."""
+        handle = (handle or "").strip().removeprefix("@")
+        if not handle:
+            return None
+        users = self.filter(handle__iexact=handle)
+        if active_only:
+            users = users.filter(is_active=True)
+        return users.first()
+
     def get_by_natural_key(self, handle):
-        # Log in with any capitalisation of the handle.
-        return self.get(handle__iexact=handle)
+        # Log in with any capitalisation of the handle (the auth backend checks is_active).
+        user = self.find_by_handle(handle, active_only=False)
+        if user is None:
+            raise self.model.DoesNotExist(f"No user @{handle}.")
+        return user
 
     def create_user(self, handle, email="", password=None, **extra_fields):
         if not handle:

@@ -45,7 +45,7 @@ def seed_users(*, password: str = DEFAULT_SEED_PASSWORD) -> list[tuple[User, boo
     """Create or update the seed users; returns (user, created) pairs. Idempotent."""
     results = []
     for seed in SEED_USERS:
-        user = User.objects.filter(handle__iexact=seed.handle).first()
+        user = User.objects.find_by_handle(seed.handle, active_only=False)
         created = user is None
         if created:
             user = User(uuid=seed.uuid, handle=seed.handle)

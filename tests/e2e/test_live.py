@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from messaging import services
-from messaging.seed import SEED_GROUP_UUID
+from messaging.seed import SEED_CONVERSATION_UUID
 
 from .conftest import screenshot
 
@@ -60,7 +60,7 @@ def test_bayko_sends_andrew_sees_it_live_and_his_inbox_marks_it(login, stack):
     services.start_conversation(
         sender=andrew_user, recipient=users.get(handle="londo"), text="Ambassador?"
     )
-    conversation_url = f"{stack}/messages/{SEED_GROUP_UUID}/"
+    conversation_url = f"{stack}/messages/{SEED_CONVERSATION_UUID}/"
 
     conversation = login("andrewbrown")
     conversation.goto(conversation_url)
@@ -131,7 +131,7 @@ def test_bayko_sends_andrew_sees_it_live_and_his_inbox_marks_it(login, stack):
 
 
 def test_a_conversation_in_front_marks_new_messages_read(login, stack):
-    conversation_url = f"{stack}/messages/{SEED_GROUP_UUID}/"
+    conversation_url = f"{stack}/messages/{SEED_CONVERSATION_UUID}/"
     andrew = login("andrewbrown")
     andrew.goto(conversation_url)
     without_focus_emulation(andrew)

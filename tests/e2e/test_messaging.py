@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from messaging.seed import SEED_GROUP_UUID, SEED_LINES
+from messaging.seed import SEED_CONVERSATION_UUID, SEED_LINES
 
 from .conftest import screenshot
 
@@ -22,7 +22,7 @@ def test_read_page_back_and_reply_then_bayko_sees_it(login, stack):
     screenshot(andrew, "inbox.png")
 
     first_row.click()
-    expect(andrew).to_have_url(f"{stack}/messages/{SEED_GROUP_UUID}/")
+    expect(andrew).to_have_url(f"{stack}/messages/{SEED_CONVERSATION_UUID}/")
     messages = andrew.locator("ol.messages > li")
     expect(messages).to_have_count(20)
     expect(messages.last).to_contain_text(SEED_LINES[-1][1])
@@ -81,7 +81,7 @@ def test_start_a_conversation_with_londo_who_sees_it(login, stack):
 
 def test_script_message_renders_as_text(login, stack):
     andrew = login("andrewbrown")
-    andrew.goto(f"{stack}/messages/{SEED_GROUP_UUID}/")
+    andrew.goto(f"{stack}/messages/{SEED_CONVERSATION_UUID}/")
     dialogs = []
     andrew.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     payload = "<script>alert('owned')</script>"
@@ -93,7 +93,7 @@ def test_script_message_renders_as_text(login, stack):
 
 def test_londo_cannot_open_someone_elses_conversation(login, stack):
     londo = login("londo")
-    response = londo.goto(f"{stack}/messages/{SEED_GROUP_UUID}/")
+    response = londo.goto(f"{stack}/messages/{SEED_CONVERSATION_UUID}/")
     assert response.status == 404
     expect(londo.get_by_role("heading", name="Not found")).to_be_visible()
     assert "Good night" not in londo.content()
@@ -101,7 +101,7 @@ def test_londo_cannot_open_someone_elses_conversation(login, stack):
 
 def test_empty_reply_keeps_page_and_errors(login, stack):
     andrew = login("andrewbrown")
-    andrew.goto(f"{stack}/messages/{SEED_GROUP_UUID}/")
+    andrew.goto(f"{stack}/messages/{SEED_CONVERSATION_UUID}/")
     box = andrew.get_by_label("Reply to Andrew Bayko")
     box.fill("   ")
     # Bypass the browser's own `required` check to reach the server's.

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from messaging.gateway import get_gateway
+from messaging.dynamo import get_table, schema
 
 from ...base import AwsCommand
 
@@ -23,11 +23,11 @@ class Command(AwsCommand):
         )
 
     def handle(self, *args, prod, table_name, interactive, **options):
-        gateway = get_gateway(prod=prod)
-        table_name = table_name or gateway.table_name
+        table = get_table(prod=prod)
+        table_name = table_name or table.name
         where = "real AWS" if prod or not settings.AWS_ENDPOINT_URL else settings.AWS_ENDPOINT_URL
         question = f"This deletes table {table_name} and every item in it ({where})."
         if not self.confirm(question, no_input=not interactive):
             raise CommandError("Cancelled; nothing was deleted.")
-        gateway.drop_schema(table_name=table_name)
+        schema.drop(table, table_name=table_name)
         self.stdout.write(self.style.SUCCESS(f"Deleted table {table_name}."))

@@ -1,8 +1,10 @@
 from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
-from messaging import gateway
-from messaging.seed import SEED_GROUP_UUID
+from messaging.domain import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from messaging.dynamo import track_usage
+from messaging.seed import SEED_CONVERSATION_UUID
+from messaging.store import get_store
 
 from ...base import AwsCommand
 
@@ -16,15 +18,15 @@ class Command(AwsCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument(
-            "message_group_uuid",
+            "conversation_uuid",
             nargs="?",
-            default=SEED_GROUP_UUID,
-            help=f"The conversation (default: the seed conversation {SEED_GROUP_UUID}).",
+            default=SEED_CONVERSATION_UUID,
+            help=f"The conversation (default: the seed conversation {SEED_CONVERSATION_UUID}).",
         )
         parser.add_argument(
             "--limit",
             type=int,
-            default=gateway.DEFAULT_PAGE_SIZE,
+            default=DEFAULT_PAGE_SIZE,
             help="Messages per query page (default: %(default)s).",
         )
         parser.add_argument(
@@ -34,15 +36,15 @@ class Command(AwsCommand):
             help="Follow every page back to the first message.",
         )
 
-    def handle(self, *args, prod, message_group_uuid, limit, all_pages, **options):
-        if not 1 <= limit <= 1000:
-            raise CommandError("--limit must be between 1 and 1000.")
-        messages_gateway = gateway.get_gateway(prod=prod)
+    def handle(self, *args, prod, conversation_uuid, limit, all_pages, **options):
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise CommandError(f"--limit must be between 1 and {MAX_PAGE_SIZE}.")
+        store = get_store(prod=prod)
         messages, cursor, pages = [], None, 0
-        with gateway.track_usage() as usage:
+        with track_usage() as usage:
             while True:
-                page = messages_gateway.list_messages(
-                    message_group_uuid=message_group_uuid, cursor=cursor, limit=limit
+                page = store.list_messages(
+                    conversation_uuid=conversation_uuid, cursor=cursor, limit=limit
                 )
                 messages.extend(page.items)
                 pages += 1
@@ -50,7 +52,7 @@ class Command(AwsCommand):
                 if not (all_pages and cursor):
                     break
         if not messages:
-            raise CommandError(f"No messages in conversation {message_group_uuid}.")
+            raise CommandError(f"No messages in conversation {conversation_uuid}.")
         for message in reversed(messages):
             when = message.created_at.strftime("%Y-%m-%d %H:%M:%S")
             self.stdout.write(f"{message.sender.handle:<14}{when:<21}{message.text}")

@@ -2,14 +2,15 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
-from messaging import gateway
+from messaging.dynamo import track_usage
+from messaging.store import get_store
 
 from ...base import AwsCommand
 
 
 class Command(AwsCommand):
     help = (
-        "Print a user's conversations, newest first: group uuid, the other person, "
+        "Print a user's conversations, newest first: conversation uuid, the other person, "
         "the last message and its time (access pattern B)."
     )
 
@@ -20,28 +21,28 @@ class Command(AwsCommand):
         )
 
     def handle(self, *args, prod, handle, **options):
-        user = get_user_model().objects.filter(handle__iexact=handle.lstrip("@")).first()
+        user = get_user_model().objects.find_by_handle(handle, active_only=False)
         if user is None:
             raise CommandError(f"No user @{handle}. Seed them with `python manage.py seed_users`.")
-        messages_gateway = gateway.get_gateway(prod=prod)
-        groups, cursor = [], None
-        with gateway.track_usage() as usage:
+        store = get_store(prod=prod)
+        entries, cursor = [], None
+        with track_usage() as usage:
             while True:
-                page = messages_gateway.list_message_groups(user_uuid=str(user.uuid), cursor=cursor)
-                groups.extend(page.items)
+                page = store.list_conversations(user_uuid=str(user.uuid), cursor=cursor)
+                entries.extend(page.items)
                 cursor = page.next_cursor
                 if not cursor:
                     break
         self.stdout.write(f"@{user.handle} ({user.uuid})")
-        for group in groups:
-            when = group.last_message_at.strftime("%Y-%m-%d %H:%M:%S")
-            unread = f"  [{group.unread} unread]" if group.unread else ""
-            other = f"@{group.other_user.handle}"
-            line = f"{group.message_group_uuid}  {other:<14}{when}  {group.last_message[:60]}"
+        for entry in entries:
+            when = entry.last_message_at.strftime("%Y-%m-%d %H:%M:%S")
+            unread = f"  [{entry.unread} unread]" if entry.unread else ""
+            other = f"@{entry.other_user.handle}"
+            line = f"{entry.conversation_uuid}  {other:<14}{when}  {entry.last_message[:60]}"
             self.stdout.write(line + unread)
         self.stdout.write(
             self.style.SUCCESS(
-                f"{len(groups)} conversation{pluralize(len(groups))}; "
+                f"{len(entries)} conversation{pluralize(len(entries))}; "
                 f"read capacity: {usage.read_units:g} RCU "
                 f"({usage.capacity_source})."
             )

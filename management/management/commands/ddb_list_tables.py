@@ -1,4 +1,4 @@
-from messaging.gateway import get_gateway
+from messaging.dynamo import get_table, schema
 
 from ...base import AwsCommand
 
@@ -7,7 +7,7 @@ class Command(AwsCommand):
     help = "List the DynamoDB tables of the account and region (every page)."
 
     def handle(self, *args, prod, **options):
-        tables = get_gateway(prod=prod).list_tables()
+        tables = schema.list_tables(get_table(prod=prod))
         for name in tables:
             self.stdout.write(name)
         if not tables:

@@ -1,16 +1,16 @@
-"""ddb_repair_unread: recompute unread counts from the messages (the rule is on the gateway's
-`MessagesGateway.repair_unread`).
+"""ddb_repair_unread: recompute unread counts from the messages (the rule is in
+`messaging/dynamo/jobs.py`, `repair_unread`).
 
-A conversation row's unread count is the number of the other person's messages newer than
+A conversation's unread count is the number of the other person's messages newer than
 the later of the owner's read marker (`last_read_sk`, written when they open the
-conversation) and the owner's own newest message. Rows written by older code have no marker,
+conversation) and the owner's own newest message. Entries written by older code have no marker,
 so only their own newest message counts as read.
 """
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from messaging import gateway
+from messaging.dynamo import get_table, jobs
 
 from ...base import AwsCommand
 
@@ -45,18 +45,18 @@ class Command(AwsCommand):
         if handles:
             owners = []
             for handle in handles:
-                user = get_user_model().objects.filter(handle__iexact=handle.lstrip("@")).first()
+                user = get_user_model().objects.find_by_handle(handle, active_only=False)
                 if user is None:
                     raise CommandError(f"No user @{handle.lstrip('@')}.")
                 owners.append(str(user.uuid))
-        report = gateway.get_gateway(prod=prod).repair_unread(owner_uuids=owners, dry_run=dry_run)
+        report = jobs.repair_unread(get_table(prod=prod), owner_uuids=owners, dry_run=dry_run)
         for fix in report.fixes:
-            what = f"conversation {fix.message_group_uuid}" if fix.message_group_uuid else "counter"
+            what = f"conversation {fix.conversation_uuid}" if fix.conversation_uuid else "counter"
             self.stdout.write(f"{fix.owner_uuid}  {what}: {fix.stored} -> {fix.computed}")
         verb = "would fix" if dry_run else "fixed"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Checked {_counted(report.groups, 'conversation row')} in "
+                f"Checked {_counted(report.entries, 'conversation row')} in "
                 f"{_counted(report.owners, 'inbox', 'inboxes')}; "
                 f"{verb} {_counted(len(report.fixes), 'count')}."
             )

@@ -1,6 +1,6 @@
 import json
 
-from messaging.gateway import get_gateway
+from messaging.dynamo import get_table, schema
 
 from ...base import AwsCommand
 
@@ -10,7 +10,7 @@ class Command(AwsCommand):
 
     def handle(self, *args, prod, **options):
         count = 0
-        for item in get_gateway(prod=prod).scan():
+        for item in schema.scan(get_table(prod=prod)):
             count += 1
             pk, sk = item.pop("pk"), item.pop("sk")
             rest = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)

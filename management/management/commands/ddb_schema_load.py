@@ -1,4 +1,4 @@
-from messaging.gateway import get_gateway
+from messaging.dynamo import get_table, schema
 
 from ...base import AwsCommand
 
@@ -13,7 +13,7 @@ class Command(AwsCommand):
         super().add_arguments(parser)
         parser.add_argument(
             "--billing-mode",
-            choices=["PAY_PER_REQUEST", "PROVISIONED"],
+            choices=schema.BILLING_MODES,
             default="PAY_PER_REQUEST",
             help="On-demand (default) or provisioned at 5 read / 5 write units, like the original.",
         )
@@ -24,8 +24,8 @@ class Command(AwsCommand):
         )
 
     def handle(self, *args, prod, billing_mode, stream, **options):
-        gateway = get_gateway(prod=prod)
-        if gateway.create_schema(billing_mode=billing_mode, stream=stream):
-            self.stdout.write(self.style.SUCCESS(f"Created table {gateway.table_name}."))
+        table = get_table(prod=prod)
+        if schema.create(table, billing_mode=billing_mode, stream=stream):
+            self.stdout.write(self.style.SUCCESS(f"Created table {table.name}."))
         else:
-            self.stdout.write(f"Table {gateway.table_name} already exists; nothing to do.")
+            self.stdout.write(f"Table {table.name} already exists; nothing to do.")

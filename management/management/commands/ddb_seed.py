@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from messaging.seed import SEED_GROUP_UUID, SeedUsersMissing, seed_conversation
+from messaging.seed import SEED_CONVERSATION_UUID, SeedUsersMissing, seed_conversation
 
 from ...base import AwsCommand
 
@@ -8,7 +8,7 @@ from ...base import AwsCommand
 class Command(AwsCommand):
     help = (
         "Write the seed conversation between andrewbrown and bayko "
-        f"(group {SEED_GROUP_UUID}). Idempotent: running it twice leaves the same items."
+        f"(group {SEED_CONVERSATION_UUID}). Idempotent: running it twice leaves the same items."
     )
 
     def handle(self, *args, prod, **options):
@@ -17,5 +17,5 @@ class Command(AwsCommand):
         except SeedUsersMissing as error:
             raise CommandError(str(error)) from error
         self.stdout.write(
-            self.style.SUCCESS(f"Seeded {count} messages in conversation {SEED_GROUP_UUID}.")
+            self.style.SUCCESS(f"Seeded {count} messages in conversation {SEED_CONVERSATION_UUID}.")
         )

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
-from messaging.seed import SEED_GROUP_UUID, SEED_LINES
+from messaging.seed import SEED_CONVERSATION_UUID, SEED_LINES
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_list_tables(moto_endpoint):
 def test_seed_then_scan_every_item(seeded):
     out = run("ddb_scan")
     lines = out.splitlines()
-    messages = [line for line in lines if line.startswith(f"MSG#{SEED_GROUP_UUID}")]
+    messages = [line for line in lines if line.startswith(f"MSG#{SEED_CONVERSATION_UUID}")]
     groups = [line for line in lines if line.startswith("GRP#")]
     assert len(messages) == len(SEED_LINES) >= 45
     assert len(groups) == 2
@@ -98,7 +98,7 @@ def test_get_conversation_pages_and_capacity(seeded):
     assert lines[-2].split()[0] in {"andrewbrown", "bayko"}
     assert SEED_LINES[-1][1] in lines[-2]
 
-    everything = run("ddb_get_conversation", SEED_GROUP_UUID, "--all").splitlines()
+    everything = run("ddb_get_conversation", SEED_CONVERSATION_UUID, "--all").splitlines()
     assert len(everything) == len(SEED_LINES) + 1
     assert SEED_LINES[0][1] in everything[0]
     # The conversation straddles New Year: last year's messages come first.
@@ -113,7 +113,7 @@ def test_get_conversation_unknown_group(seeded):
 
 def test_list_conversations(seeded):
     out = run("ddb_list_conversations", "andrewbrown")
-    assert SEED_GROUP_UUID in out
+    assert SEED_CONVERSATION_UUID in out
     assert "@bayko" in out
     assert "1 conversation;" in out
     assert "@andrewbrown" in run("ddb_list_conversations", "@BAYKO")

@@ -1,4 +1,4 @@
-"""The messaging pages over the in-memory gateway (tests/fakes.py) and real Postgres."""
+"""The messaging pages over the in-memory store (messaging/memory.py) and real Postgres."""
 
 import logging
 import re
@@ -12,30 +12,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging import gateway
-from messaging.gateway import NewMessage
-from messaging.views import USED_TOKENS_KEPT
-from tests.fakes import ref
+from messaging import store
+from messaging.domain import NewMessage
+from messaging.form_tokens import USED_TOKENS_KEPT
+from tests.helpers import ref
 
 pytestmark = pytest.mark.django_db
 
 
 # --- fixtures and helpers ---
-
-
-@pytest.fixture
-def andrew(make_user):
-    return make_user("andrewbrown", display_name="Andrew Brown")
-
-
-@pytest.fixture
-def bayko(make_user):
-    return make_user("bayko", display_name="Andrew Bayko")
-
-
-@pytest.fixture
-def londo(make_user):
-    return make_user("londo", display_name="Londo Mollari")
 
 
 def signed_in(user, **kwargs) -> Client:
@@ -59,7 +44,7 @@ def seed(fake, a, b, *, count=1, start=None, texts=None, group=None) -> str:
         for i, text in enumerate(texts)
     ]
     fake.import_conversation(
-        message_group_uuid=group, participants=(ref(a), ref(b)), messages=messages
+        conversation_uuid=group, participants=(ref(a), ref(b)), messages=messages
     )
     return group
 
@@ -101,24 +86,24 @@ def others(page_rows) -> list[str]:
     ],
 )
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_every_page_requires_login(client, fake_gateway, path, method):
+def test_every_page_requires_login(client, memory_store, path, method):
     data = {"text": "hi", "token": token()} if method == "post" else {}
     response = getattr(client, method)(path, data)
 
     assert response.status_code == 302
     assert response["Location"] == f"/accounts/login/?next={path}"
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
 # --- inbox ---
 
 
-def test_inbox_lists_conversations_newest_first(fake_gateway, andrew, bayko, londo, make_user):
+def test_inbox_lists_conversations_newest_first(memory_store, andrew, bayko, londo, make_user):
     vir = make_user("vir", display_name="Vir Cotto")
     now = timezone.now()
-    seed(fake_gateway, andrew, bayko, start=now - timedelta(hours=5))
-    seed(fake_gateway, londo, andrew, start=now - timedelta(minutes=30))
-    seed(fake_gateway, andrew, vir, start=now - timedelta(days=3))
+    seed(memory_store, andrew, bayko, start=now - timedelta(hours=5))
+    seed(memory_store, londo, andrew, start=now - timedelta(minutes=30))
+    seed(memory_store, andrew, vir, start=now - timedelta(days=3))
 
     response = signed_in(andrew).get("/messages/")
 
@@ -131,10 +116,10 @@ def test_inbox_lists_conversations_newest_first(fake_gateway, andrew, bayko, lon
     ]
 
 
-def test_inbox_row_shows_person_last_message_time_and_link(fake_gateway, andrew, bayko):
+def test_inbox_row_shows_person_last_message_time_and_link(memory_store, andrew, bayko):
     five_minutes_ago = timezone.now() - timedelta(minutes=5, seconds=10)
     group = seed(
-        fake_gateway, bayko, andrew, start=five_minutes_ago, texts=["See you on Babylon 5"]
+        memory_store, bayko, andrew, start=five_minutes_ago, texts=["See you on Babylon 5"]
     )
 
     html = signed_in(andrew).get("/messages/").content.decode()
@@ -159,19 +144,19 @@ def test_inbox_row_shows_person_last_message_time_and_link(fake_gateway, andrew,
         (datetime(2020, 3, 3, 12, 0, tzinfo=UTC), "Mar 3, 2020"),
     ],
 )
-def test_inbox_times_are_relative(fake_gateway, andrew, bayko, age_or_moment, label):
+def test_inbox_times_are_relative(memory_store, andrew, bayko, age_or_moment, label):
     if isinstance(age_or_moment, timedelta):
         moment = timezone.now() - age_or_moment
     else:
         moment = age_or_moment
-    seed(fake_gateway, andrew, bayko, start=moment)
+    seed(memory_store, andrew, bayko, start=moment)
 
     html = signed_in(andrew).get("/messages/").content.decode()
 
     assert re.search(rf'<time class="convo-when"[^>]*>{re.escape(label)}</time>', html)
 
 
-def test_inbox_empty_state_tells_how_to_start(fake_gateway, andrew):
+def test_inbox_empty_state_tells_how_to_start(memory_store, andrew):
     response = signed_in(andrew).get("/messages/")
 
     html = response.content.decode()
@@ -182,10 +167,10 @@ def test_inbox_empty_state_tells_how_to_start(fake_gateway, andrew):
     assert 'rel="next"' not in html
 
 
-def test_inbox_pages_with_older_link(fake_gateway, andrew, make_user):
+def test_inbox_pages_with_older_link(memory_store, andrew, make_user):
     start = timezone.now() - timedelta(days=10)
     for i in range(25):
-        seed(fake_gateway, andrew, make_user(f"user{i:02d}"), start=start + timedelta(hours=i))
+        seed(memory_store, andrew, make_user(f"user{i:02d}"), start=start + timedelta(hours=i))
     client = signed_in(andrew)
 
     first = client.get("/messages/")
@@ -199,11 +184,11 @@ def test_inbox_pages_with_older_link(fake_gateway, andrew, make_user):
     assert ">Newest</a>" in second.content.decode()
 
 
-def test_inbox_shows_unread_counts(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko)
-    seed(fake_gateway, andrew, londo)
-    fake_gateway.create_message(message_group_uuid=group, sender=ref(bayko), text="ping")
-    fake_gateway.create_message(message_group_uuid=group, sender=ref(bayko), text="ping again")
+def test_inbox_shows_unread_counts(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko)
+    seed(memory_store, andrew, londo)
+    memory_store.create_message(conversation_uuid=group, sender=ref(bayko), text="ping")
+    memory_store.create_message(conversation_uuid=group, sender=ref(bayko), text="ping again")
 
     response = signed_in(andrew).get("/messages/")
 
@@ -218,14 +203,14 @@ def test_inbox_shows_unread_counts(fake_gateway, andrew, bayko, londo):
 
 
 @pytest.mark.parametrize("typed", ["@bayko", "bayko", " BayKo ", "@BAYKO"])
-def test_new_message_box_goes_to_the_new_page(fake_gateway, andrew, bayko, typed):
+def test_new_message_box_goes_to_the_new_page(memory_store, andrew, bayko, typed):
     response = signed_in(andrew).get("/messages/new/", {"handle": typed})
 
     assert response.status_code == 302
     assert response["Location"] == "/messages/new/bayko/"
 
 
-def test_new_message_box_also_accepts_post(fake_gateway, andrew, bayko):
+def test_new_message_box_also_accepts_post(memory_store, andrew, bayko):
     response = signed_in(andrew).post("/messages/new/", {"handle": "@bayko"})
 
     assert response.status_code == 302
@@ -233,8 +218,8 @@ def test_new_message_box_also_accepts_post(fake_gateway, andrew, bayko):
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_new_message_box_unknown_handle_shows_inbox_with_error(fake_gateway, andrew, bayko, method):
-    seed(fake_gateway, andrew, bayko)
+def test_new_message_box_unknown_handle_shows_inbox_with_error(memory_store, andrew, bayko, method):
+    seed(memory_store, andrew, bayko)
 
     response = getattr(signed_in(andrew), method)("/messages/new/", {"handle": "@nobody"})
 
@@ -247,14 +232,14 @@ def test_new_message_box_unknown_handle_shows_inbox_with_error(fake_gateway, and
     assert names_in_list(html) == ["Andrew Bayko"]  # the inbox is still there
 
 
-def test_new_message_box_rejects_yourself(fake_gateway, andrew):
+def test_new_message_box_rejects_yourself(memory_store, andrew):
     response = signed_in(andrew).get("/messages/new/", {"handle": "@AndrewBrown"})
 
     assert response.status_code == 200
-    assert "That&#x27;s you. Type someone else&#x27;s handle." in response.content.decode()
+    assert "You can&#x27;t message yourself." in response.content.decode()
 
 
-def test_new_message_box_without_handle_goes_to_inbox(fake_gateway, andrew):
+def test_new_message_box_without_handle_goes_to_inbox(memory_store, andrew):
     response = signed_in(andrew).get("/messages/new/")
 
     assert response.status_code == 302
@@ -264,8 +249,8 @@ def test_new_message_box_without_handle_goes_to_inbox(fake_gateway, andrew):
 # --- conversation: access ---
 
 
-def test_conversation_is_404_for_a_non_member(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko, texts=["secret"])
+def test_conversation_is_404_for_a_non_member(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko, texts=["secret"])
 
     response = signed_in(londo).get(conversation_url(group))
 
@@ -276,33 +261,33 @@ def test_conversation_is_404_for_a_non_member(fake_gateway, andrew, bayko, londo
 @pytest.mark.parametrize(
     "group", ["not-a-uuid", "5ae290ed-55d1-47a0-bc6d", str(uuid.uuid4()), "new-ish"]
 )
-def test_conversation_is_404_for_malformed_or_missing_group(fake_gateway, andrew, group):
+def test_conversation_is_404_for_malformed_or_missing_group(memory_store, andrew, group):
     response = signed_in(andrew).get(f"/messages/{group}/")
 
     assert response.status_code == 404
 
 
-def test_non_member_cannot_post(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko, texts=["hello"])
+def test_non_member_cannot_post(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko, texts=["hello"])
 
     response = signed_in(londo).post(conversation_url(group), {"text": "me too", "token": token()})
 
     assert response.status_code == 404
-    assert stored_texts(fake_gateway, group) == ["hello"]
+    assert stored_texts(memory_store, group) == ["hello"]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "eyJwayI6IDF9", "%%%"])
-def test_bad_cursor_is_404(fake_gateway, andrew, bayko, cursor):
-    group = seed(fake_gateway, andrew, bayko, count=3)
+def test_bad_cursor_is_404(memory_store, andrew, bayko, cursor):
+    group = seed(memory_store, andrew, bayko, count=3)
     client = signed_in(andrew)
 
     assert client.get(conversation_url(group), {"before": cursor}).status_code == 404
     assert client.get("/messages/", {"cursor": cursor}).status_code == 404
 
 
-def test_cursor_of_another_conversation_is_404(fake_gateway, andrew, bayko, londo):
-    mine = seed(fake_gateway, andrew, bayko, count=3)
-    theirs = seed(fake_gateway, andrew, londo, count=30)
+def test_cursor_of_another_conversation_is_404(memory_store, andrew, bayko, londo):
+    mine = seed(memory_store, andrew, bayko, count=3)
+    theirs = seed(memory_store, andrew, londo, count=30)
     client = signed_in(andrew)
     foreign = client.get(conversation_url(theirs)).context["conversation"].earlier_cursor
 
@@ -314,8 +299,8 @@ def test_cursor_of_another_conversation_is_404(fake_gateway, andrew, bayko, lond
 # --- conversation: reading ---
 
 
-def test_conversation_shows_messages_oldest_to_newest(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["first", "second", "third", "fourth"])
+def test_conversation_shows_messages_oldest_to_newest(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["first", "second", "third", "fourth"])
 
     response = signed_in(andrew).get(conversation_url(group))
 
@@ -323,16 +308,16 @@ def test_conversation_shows_messages_oldest_to_newest(fake_gateway, andrew, bayk
     assert texts_in_thread(response.content.decode()) == ["first", "second", "third", "fourth"]
 
 
-def test_conversation_shows_newest_twenty_of_many(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, count=25)
+def test_conversation_shows_newest_twenty_of_many(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, count=25)
 
     response = signed_in(andrew).get(conversation_url(group))
 
     assert texts_in_thread(response.content.decode()) == [f"message {i}" for i in range(5, 25)]
 
 
-def test_own_messages_are_set_apart(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["mine", "theirs", "mine again"])
+def test_own_messages_are_set_apart(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["mine", "theirs", "mine again"])
 
     html = signed_in(andrew).get(conversation_url(group)).content.decode()
 
@@ -342,9 +327,9 @@ def test_own_messages_are_set_apart(fake_gateway, andrew, bayko):
     assert html.count('<span class="msg-author">Andrew Bayko</span>') == 1
 
 
-def test_conversation_has_header_sidebar_and_reply_form(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko)
-    other = seed(fake_gateway, andrew, londo)
+def test_conversation_has_header_sidebar_and_reply_form(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko)
+    other = seed(memory_store, andrew, londo)
 
     html = signed_in(andrew).get(conversation_url(group)).content.decode()
 
@@ -362,8 +347,8 @@ def test_conversation_has_header_sidebar_and_reply_form(fake_gateway, andrew, ba
     assert "js/compose.js" in html
 
 
-def test_earlier_messages_page_back_to_the_very_first(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, count=45)
+def test_earlier_messages_page_back_to_the_very_first(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, count=45)
     client = signed_in(andrew)
 
     seen, url, pages = [], conversation_url(group), 0
@@ -385,11 +370,11 @@ def test_earlier_messages_page_back_to_the_very_first(fake_gateway, andrew, bayk
 
 
 def test_reply_redirects_and_shows_at_bottom_and_moves_both_inboxes(
-    fake_gateway, andrew, bayko, londo
+    memory_store, andrew, bayko, londo
 ):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi", "hello"])
-    seed(fake_gateway, andrew, londo, start=timezone.now() - timedelta(hours=1))
-    seed(fake_gateway, bayko, londo, start=timezone.now() - timedelta(hours=1))
+    group = seed(memory_store, andrew, bayko, texts=["hi", "hello"])
+    seed(memory_store, andrew, londo, start=timezone.now() - timedelta(hours=1))
+    seed(memory_store, bayko, londo, start=timezone.now() - timedelta(hours=1))
     client = signed_in(andrew)
 
     response = client.post(conversation_url(group), {"text": "  How are you?  ", "token": token()})
@@ -400,7 +385,7 @@ def test_reply_redirects_and_shows_at_bottom_and_moves_both_inboxes(
     assert texts_in_thread(page.content.decode()) == ["hi", "hello", "How are you?"]
     for user in (andrew, bayko):
         rows = signed_in(user).get("/messages/").context["inbox"].rows
-        assert rows[0].message_group_uuid == group
+        assert rows[0].conversation_uuid == group
         assert rows[0].last_message == "How are you?"
     assert signed_in(bayko).get("/messages/").context["inbox"].rows[0].unread == 1
 
@@ -413,9 +398,9 @@ def test_reply_redirects_and_shows_at_bottom_and_moves_both_inboxes(
         ("x" * 1025, "A message can be at most 1024 characters (this one has 1025)."),
     ],
 )
-def test_bad_reply_comes_back_with_error_and_text(fake_gateway, andrew, bayko, text, error):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
-    fake_gateway.calls.clear()
+def test_bad_reply_comes_back_with_error_and_text(memory_store, andrew, bayko, text, error):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
+    memory_store.calls.clear()
 
     response = signed_in(andrew).post(conversation_url(group), {"text": text, "token": token()})
 
@@ -426,24 +411,24 @@ def test_bad_reply_comes_back_with_error_and_text(fake_gateway, andrew, bayko, t
     assert textarea.group(2) == text
     assert 'aria-invalid="true"' in textarea.group(1)
     assert 'aria-describedby="id_text_error id_text_counter"' in textarea.group(1)
-    assert "create_message" not in fake_gateway.calls
-    assert stored_texts(fake_gateway, group) == ["hi"]
+    assert "create_message" not in memory_store.calls
+    assert stored_texts(memory_store, group) == ["hi"]
     assert texts_in_thread(html) == ["hi"]  # the rest of the page is still there
 
 
-def test_reply_of_exactly_1024_characters_is_sent(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_reply_of_exactly_1024_characters_is_sent(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
 
     response = signed_in(andrew).post(
         conversation_url(group), {"text": "y" * 1024, "token": token()}
     )
 
     assert response.status_code == 303
-    assert stored_texts(fake_gateway, group) == ["hi", "y" * 1024]
+    assert stored_texts(memory_store, group) == ["hi", "y" * 1024]
 
 
-def test_resubmitted_form_sends_once(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_resubmitted_form_sends_once(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
     client = signed_in(andrew)
     form = {"text": "only once", "token": token()}
 
@@ -452,15 +437,15 @@ def test_resubmitted_form_sends_once(fake_gateway, andrew, bayko):
 
     assert first.status_code == second.status_code == 303
     assert second["Location"] == conversation_url(group)
-    assert stored_texts(fake_gateway, group) == ["hi", "only once"]
-    assert fake_gateway.calls.count("create_message") == 1
+    assert stored_texts(memory_store, group) == ["hi", "only once"]
+    assert memory_store.calls.count("create_message") == 1
 
 
-def test_a_send_reads_the_participants_once_and_saves_the_session_once(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_a_send_reads_the_participants_once_and_saves_the_session_once(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
     client = signed_in(andrew)
     form = {"text": "hello", "token": token()}
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     with CaptureQueriesContext(connection) as queries:
         response = client.post(conversation_url(group), form)
@@ -470,38 +455,38 @@ def test_a_send_reads_the_participants_once_and_saves_the_session_once(fake_gate
     # the session middleware). The test's transaction adds savepoints around the save.
     statements = [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"]]
     assert statements == ["SELECT", "SELECT", "UPDATE"]
-    assert fake_gateway.calls == ["get_participants", "create_message"]
-    [passed] = fake_gateway.participants_passed
+    assert memory_store.calls == ["get_participants", "create_message"]
+    [passed] = memory_store.participants_passed
     assert [g.owner_uuid for g in passed] == [str(andrew.uuid), str(bayko.uuid)]  # own first
-    assert stored_texts(fake_gateway, group) == ["hi", "hello"]
+    assert stored_texts(memory_store, group) == ["hi", "hello"]
     # The spent token was stored all the same: the same form again sends nothing.
     assert client.post(conversation_url(group), form).status_code == 303
-    assert stored_texts(fake_gateway, group) == ["hi", "hello"]
+    assert stored_texts(memory_store, group) == ["hi", "hello"]
 
 
-def test_each_new_form_sends(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_each_new_form_sends(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
     client = signed_in(andrew)
 
     client.post(conversation_url(group), {"text": "same words", "token": token()})
     client.post(conversation_url(group), {"text": "same words", "token": token()})
 
-    assert stored_texts(fake_gateway, group) == ["hi", "same words", "same words"]
+    assert stored_texts(memory_store, group) == ["hi", "same words", "same words"]
 
 
-def test_used_tokens_are_bounded(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_used_tokens_are_bounded(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
     client = signed_in(andrew)
 
     for i in range(USED_TOKENS_KEPT + 5):
         client.post(conversation_url(group), {"text": f"n{i}", "token": token()})
 
     assert len(client.session["messaging_used_tokens"]) == USED_TOKENS_KEPT
-    assert len(stored_texts(fake_gateway, group)) == USED_TOKENS_KEPT + 6
+    assert len(stored_texts(memory_store, group)) == USED_TOKENS_KEPT + 6
 
 
-def test_missing_or_bad_token_asks_to_send_again(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_missing_or_bad_token_asks_to_send_again(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
 
     response = signed_in(andrew).post(conversation_url(group), {"text": "kept", "token": "nope"})
 
@@ -511,22 +496,22 @@ def test_missing_or_bad_token_asks_to_send_again(fake_gateway, andrew, bayko):
     assert re.search(r"<textarea[^>]*>\nkept</textarea>", html)
     fresh = re.search(r'name="token" value="([^"]+)"', html).group(1)
     assert uuid.UUID(fresh)
-    assert stored_texts(fake_gateway, group) == ["hi"]
+    assert stored_texts(memory_store, group) == ["hi"]
 
 
-def test_csrf_is_enforced(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_csrf_is_enforced(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
     client = signed_in(andrew, enforce_csrf_checks=True)
 
     reply = client.post(conversation_url(group), {"text": "no token", "token": token()})
     first = client.post("/messages/new/bayko/", {"text": "no token", "token": token()})
 
     assert reply.status_code == first.status_code == 403
-    assert stored_texts(fake_gateway, group) == ["hi"]
+    assert stored_texts(memory_store, group) == ["hi"]
 
 
-def test_csrf_token_in_the_form_is_accepted(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
+def test_csrf_token_in_the_form_is_accepted(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
     client = signed_in(andrew, enforce_csrf_checks=True)
     html = client.get(conversation_url(group)).content.decode()
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
@@ -536,12 +521,12 @@ def test_csrf_token_in_the_form_is_accepted(fake_gateway, andrew, bayko):
     )
 
     assert response.status_code == 303
-    assert stored_texts(fake_gateway, group) == ["hi", "ok"]
+    assert stored_texts(memory_store, group) == ["hi", "ok"]
 
 
-def test_user_text_is_escaped(fake_gateway, andrew, make_user):
+def test_user_text_is_escaped(memory_store, andrew, make_user):
     mallory = make_user("mallory", display_name="<b>Mallory</b>")
-    group = seed(fake_gateway, mallory, andrew, texts=["<script>alert(1)</script>"])
+    group = seed(memory_store, mallory, andrew, texts=["<script>alert(1)</script>"])
     client = signed_in(andrew)
 
     pages = [client.get("/messages/"), client.get(conversation_url(group))]
@@ -554,8 +539,8 @@ def test_user_text_is_escaped(fake_gateway, andrew, make_user):
         assert "&lt;b&gt;Mallory&lt;/b&gt;" in html
 
 
-def test_names_are_current_after_a_rename(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi", "hello"])
+def test_names_are_current_after_a_rename(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi", "hello"])
     bayko.display_name = "Bayko the Great"
     bayko.handle = "thegreat"
     bayko.save()
@@ -572,8 +557,8 @@ def test_names_are_current_after_a_rename(fake_gateway, andrew, bayko):
     assert '<span class="msg-author">Bayko the Great</span>' in thread
 
 
-def test_stored_names_shown_for_a_deleted_user(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi", "bye"])
+def test_stored_names_shown_for_a_deleted_user(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi", "bye"])
     bayko.delete()
     client = signed_in(andrew)
 
@@ -585,8 +570,8 @@ def test_stored_names_shown_for_a_deleted_user(fake_gateway, andrew, bayko):
 
 
 @pytest.mark.parametrize("page", ["inbox", "conversation", "new"])
-def test_message_pages_are_never_cached(fake_gateway, andrew, bayko, londo, page):
-    group = seed(fake_gateway, andrew, bayko)
+def test_message_pages_are_never_cached(memory_store, andrew, bayko, londo, page):
+    group = seed(memory_store, andrew, bayko)
     url = {
         "inbox": "/messages/",
         "conversation": conversation_url(group),
@@ -606,15 +591,15 @@ def test_message_pages_are_never_cached(fake_gateway, andrew, bayko, londo, page
 @pytest.mark.parametrize(
     "error",
     [
-        gateway.Unavailable("DynamoDB cannot be reached."),
-        gateway.Throttled("DynamoDB kept throttling."),
-        gateway.TableNotFound("Run manage.py ddb_schema_load."),
-        gateway.Conflict("Too many concurrent writes."),
+        store.Unavailable("DynamoDB cannot be reached."),
+        store.Throttled("DynamoDB kept throttling."),
+        store.TableNotFound("Run manage.py ddb_schema_load."),
+        store.Conflict("Too many concurrent writes."),
     ],
 )
-def test_unavailable_page_on_gateway_faults(fake_gateway, andrew, bayko, error, caplog):
-    group = seed(fake_gateway, andrew, bayko)
-    fake_gateway.fail_with = error
+def test_unavailable_page_on_gateway_faults(memory_store, andrew, bayko, error, caplog):
+    group = seed(memory_store, andrew, bayko)
+    memory_store.fail_with = error
     client = signed_in(andrew)
 
     with caplog.at_level(logging.ERROR, logger="messaging"):
@@ -633,10 +618,10 @@ def test_unavailable_page_on_gateway_faults(fake_gateway, andrew, bayko, error, 
     assert all(f"{type(error).__name__}: {error}" in message for message in logged)
 
 
-@pytest.mark.parametrize("error", [gateway.Unavailable("down"), gateway.Throttled("slow down")])
-def test_unavailable_page_keeps_the_text_of_a_post(fake_gateway, andrew, bayko, error):
-    group = seed(fake_gateway, andrew, bayko, texts=["hi"])
-    fake_gateway.fail_with = error
+@pytest.mark.parametrize("error", [store.Unavailable("down"), store.Throttled("slow down")])
+def test_unavailable_page_keeps_the_text_of_a_post(memory_store, andrew, bayko, error):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
+    memory_store.fail_with = error
     client = signed_in(andrew)
     form = {"text": "Don't lose <this>\nplease", "token": token()}
 
@@ -648,13 +633,13 @@ def test_unavailable_page_keeps_the_text_of_a_post(fake_gateway, andrew, bayko, 
     assert "\nDon&#x27;t lose &lt;this&gt;\nplease</textarea>" in html
     assert f'action="{conversation_url(group)}"' in html
 
-    fake_gateway.fail_with = None  # back up: the same form can be sent again
+    memory_store.fail_with = None  # back up: the same form can be sent again
     assert client.post(conversation_url(group), form).status_code == 303
-    assert stored_texts(fake_gateway, group) == ["hi", "Don't lose <this>\nplease"]
+    assert stored_texts(memory_store, group) == ["hi", "Don't lose <this>\nplease"]
 
 
-def test_unavailable_page_keeps_the_text_of_a_first_message(fake_gateway, andrew, bayko):
-    fake_gateway.fail_with = gateway.Unavailable("down")
+def test_unavailable_page_keeps_the_text_of_a_first_message(memory_store, andrew, bayko):
+    memory_store.fail_with = store.Unavailable("down")
 
     response = signed_in(andrew).post("/messages/new/bayko/", {"text": "hello", "token": token()})
 
@@ -665,7 +650,7 @@ def test_unavailable_page_keeps_the_text_of_a_first_message(fake_gateway, andrew
 # --- new conversation ---
 
 
-def test_new_page_shows_recipient_and_form(fake_gateway, andrew, bayko):
+def test_new_page_shows_recipient_and_form(memory_store, andrew, bayko):
     response = signed_in(andrew).get("/messages/new/bayko/")
 
     html = response.content.decode()
@@ -674,11 +659,11 @@ def test_new_page_shows_recipient_and_form(fake_gateway, andrew, bayko):
     assert "Andrew Bayko" in heading and "@bayko" in heading
     assert 'action="/messages/new/bayko/"' in html
     assert "<textarea" in html
-    assert fake_gateway.calls == ["find_message_group"]
+    assert memory_store.calls == ["find_conversation"]
 
 
-def test_new_page_redirects_to_an_existing_conversation(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, bayko, andrew)
+def test_new_page_redirects_to_an_existing_conversation(memory_store, andrew, bayko):
+    group = seed(memory_store, bayko, andrew)
 
     response = signed_in(andrew).get("/messages/new/BAYKO/")
 
@@ -686,25 +671,23 @@ def test_new_page_redirects_to_an_existing_conversation(fake_gateway, andrew, ba
     assert response["Location"] == conversation_url(group)
 
 
-def test_first_message_creates_the_conversation(fake_gateway, andrew, bayko):
+def test_first_message_creates_the_conversation(memory_store, andrew, bayko):
     client = signed_in(andrew)
 
     response = client.post("/messages/new/bayko/", {"text": " Hello Bayko ", "token": token()})
 
     assert response.status_code == 303
-    group = fake_gateway.find_message_group(
+    group = memory_store.find_conversation(
         user_uuid=str(andrew.uuid), other_user_uuid=str(bayko.uuid)
     )
     assert response["Location"] == conversation_url(group)
-    assert stored_texts(fake_gateway, group) == ["Hello Bayko"]
+    assert stored_texts(memory_store, group) == ["Hello Bayko"]
     assert texts_in_thread(client.get(response["Location"]).content.decode()) == ["Hello Bayko"]
     theirs = signed_in(bayko).get("/messages/").context["inbox"].rows
-    assert [(row.message_group_uuid, row.other.handle) for row in theirs] == [
-        (group, "andrewbrown")
-    ]
+    assert [(row.conversation_uuid, row.other.handle) for row in theirs] == [(group, "andrewbrown")]
 
 
-def test_first_message_resubmitted_creates_one_conversation(fake_gateway, andrew, bayko):
+def test_first_message_resubmitted_creates_one_conversation(memory_store, andrew, bayko):
     client = signed_in(andrew)
     form = {"text": "Hello once", "token": token()}
 
@@ -713,54 +696,54 @@ def test_first_message_resubmitted_creates_one_conversation(fake_gateway, andrew
 
     assert second.status_code == 303
     assert client.get(second["Location"])["Location"] == first["Location"]
-    assert [len(messages) for messages in fake_gateway.messages.values()] == [1]
+    assert [len(messages) for messages in memory_store.messages.values()] == [1]
 
 
-def test_first_message_into_a_conversation_started_meanwhile(fake_gateway, andrew, bayko):
+def test_first_message_into_a_conversation_started_meanwhile(memory_store, andrew, bayko):
     client = signed_in(andrew)
     page = client.get("/messages/new/bayko/").content.decode()
     form_token = re.search(r'name="token" value="([^"]+)"', page).group(1)
-    group = seed(fake_gateway, bayko, andrew, texts=["I wrote first"])  # meanwhile
+    group = seed(memory_store, bayko, andrew, texts=["I wrote first"])  # meanwhile
 
     response = client.post("/messages/new/bayko/", {"text": "So did I", "token": form_token})
 
     assert response["Location"] == conversation_url(group)
-    assert stored_texts(fake_gateway, group) == ["I wrote first", "So did I"]
+    assert stored_texts(memory_store, group) == ["I wrote first", "So did I"]
 
 
-def test_bad_first_message_comes_back_with_error(fake_gateway, andrew, bayko):
+def test_bad_first_message_comes_back_with_error(memory_store, andrew, bayko):
     response = signed_in(andrew).post("/messages/new/bayko/", {"text": "   ", "token": token()})
 
     html = response.content.decode()
     assert response.status_code == 422
     assert "Write a message before sending." in html
     assert re.search(r"<textarea[^>]*>\n   </textarea>", html)
-    assert fake_gateway.messages == {}
+    assert memory_store.messages == {}
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_new_page_for_unknown_handle_is_404(fake_gateway, andrew, method):
+def test_new_page_for_unknown_handle_is_404(memory_store, andrew, method):
     response = getattr(signed_in(andrew), method)(
         "/messages/new/nobody/", {"text": "hi", "token": token()}
     )
 
     assert response.status_code == 404
     assert "No user @nobody" in response.content.decode()
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_new_page_for_yourself_is_400(fake_gateway, andrew, method):
+def test_new_page_for_yourself_is_400(memory_store, andrew, method):
     response = getattr(signed_in(andrew), method)(
         "/messages/new/AndrewBrown/", {"text": "hi", "token": token()}
     )
 
     assert response.status_code == 400
     assert "You can&#x27;t message yourself" in response.content.decode()
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
-def test_new_page_escapes_the_handle_in_its_error(fake_gateway, andrew):
+def test_new_page_escapes_the_handle_in_its_error(memory_store, andrew):
     response = signed_in(andrew).get("/messages/new/<b>x/")
 
     assert response.status_code == 404
@@ -773,51 +756,51 @@ def test_new_page_escapes_the_handle_in_its_error(fake_gateway, andrew):
 
 @pytest.mark.parametrize("conversations", [3, 60])
 def test_inbox_costs_one_request_and_three_queries(
-    fake_gateway, andrew, make_user, django_assert_max_num_queries, conversations
+    memory_store, andrew, make_user, django_assert_max_num_queries, conversations
 ):
     for i in range(conversations):
-        seed(fake_gateway, andrew, make_user(f"user{i:02d}"), count=2)
+        seed(memory_store, andrew, make_user(f"user{i:02d}"), count=2)
     client = signed_in(andrew)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     with django_assert_max_num_queries(3):
         response = client.get("/messages/")
 
     assert len(response.context["inbox"].rows) == min(conversations, 20)
-    assert fake_gateway.calls == ["list_message_groups"]
+    assert memory_store.calls == ["list_conversations"]
 
 
 @pytest.mark.parametrize("messages", [5, 200])
 def test_conversation_costs_two_requests_and_three_queries(
-    fake_gateway, andrew, bayko, make_user, django_assert_max_num_queries, messages
+    memory_store, andrew, bayko, make_user, django_assert_max_num_queries, messages
 ):
     for i in range(10):
         seed(
-            fake_gateway,
+            memory_store,
             andrew,
             make_user(f"user{i:02d}"),
             start=timezone.now() - timedelta(days=9),
         )
-    group = seed(fake_gateway, andrew, bayko, count=messages)
+    group = seed(memory_store, andrew, bayko, count=messages)
     client = signed_in(andrew)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     with django_assert_max_num_queries(3):
         response = client.get(conversation_url(group))
 
     assert len(response.context["conversation"].messages) == min(messages, 20)
     assert len(response.context["inbox"].rows) == 11
-    assert fake_gateway.calls == ["list_message_groups", "list_messages"]
+    assert memory_store.calls == ["list_conversations", "list_messages"]
 
 
 def test_conversation_beyond_the_first_inbox_page_checks_participants(
-    fake_gateway, andrew, bayko, make_user, django_assert_max_num_queries
+    memory_store, andrew, bayko, make_user, django_assert_max_num_queries
 ):
-    old = seed(fake_gateway, andrew, bayko, count=3, start=timezone.now() - timedelta(days=30))
+    old = seed(memory_store, andrew, bayko, count=3, start=timezone.now() - timedelta(days=30))
     for i in range(25):
-        seed(fake_gateway, andrew, make_user(f"user{i:02d}"))
+        seed(memory_store, andrew, make_user(f"user{i:02d}"))
     client = signed_in(andrew)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     with django_assert_max_num_queries(3):
         response = client.get(conversation_url(old))
@@ -827,36 +810,36 @@ def test_conversation_beyond_the_first_inbox_page_checks_participants(
     assert "aria-current" not in re.search(
         r'<nav class="card sidebar".*?</nav>', response.content.decode(), re.S
     ).group(0)
-    assert fake_gateway.calls == ["list_message_groups", "get_participants", "list_messages"]
+    assert memory_store.calls == ["list_conversations", "get_participants", "list_messages"]
 
 
-def test_reading_an_unread_conversation_marks_it_read(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko)
-    other = seed(fake_gateway, andrew, londo)
-    fake_gateway.create_message(message_group_uuid=group, sender=ref(bayko), text="new!")
-    fake_gateway.create_message(message_group_uuid=other, sender=ref(londo), text="me too")
+def test_reading_an_unread_conversation_marks_it_read(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko)
+    other = seed(memory_store, andrew, londo)
+    memory_store.create_message(conversation_uuid=group, sender=ref(bayko), text="new!")
+    memory_store.create_message(conversation_uuid=other, sender=ref(londo), text="me too")
     client = signed_in(andrew)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     first = client.get(conversation_url(group))
-    calls_first = list(fake_gateway.calls)
-    fake_gateway.calls.clear()
+    calls_first = list(memory_store.calls)
+    memory_store.calls.clear()
     client.get(conversation_url(group))
 
     # Reading stays at two requests; the write happens only when something was unread.
-    assert calls_first == ["list_message_groups", "list_messages", "mark_read"]
-    assert fake_gateway.calls == ["list_message_groups", "list_messages"]
-    assert fake_gateway.groups[str(andrew.uuid)][group].unread == 0
-    assert fake_gateway.groups[str(andrew.uuid)][other].unread == 1
+    assert calls_first == ["list_conversations", "list_messages", "mark_read"]
+    assert memory_store.calls == ["list_conversations", "list_messages"]
+    assert memory_store.entries[str(andrew.uuid)][group].unread == 0
+    assert memory_store.entries[str(andrew.uuid)][other].unread == 1
     assert first.context["unread_conversations"] == 1
-    rows = {row.message_group_uuid: row.unread for row in first.context["inbox"].rows}
+    rows = {row.conversation_uuid: row.unread for row in first.context["inbox"].rows}
     assert rows == {group: 0, other: 1}
 
 
-def test_new_page_costs_one_request(fake_gateway, andrew, bayko, django_assert_max_num_queries):
+def test_new_page_costs_one_request(memory_store, andrew, bayko, django_assert_max_num_queries):
     client = signed_in(andrew)
 
     with django_assert_max_num_queries(3):
         client.get("/messages/new/bayko/")
 
-    assert fake_gateway.calls == ["find_message_group"]
+    assert memory_store.calls == ["find_conversation"]

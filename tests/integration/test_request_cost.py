@@ -13,20 +13,15 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from messaging import gateway, services
-from messaging.gateway import track_usage
+from messaging import services
+from messaging.dynamo import Usage, get_dynamo_store, schema, track_usage
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def table(moto_endpoint):
-    gateway.get_gateway().create_schema()
-
-
-@pytest.fixture
-def andrew(make_user):
-    return make_user("andrewbrown", display_name="Andrew Brown")
+    schema.create(get_dynamo_store().table)
 
 
 @pytest.fixture
@@ -36,11 +31,11 @@ def conversation(table, andrew, make_user):
     group_uuid = services.start_conversation(sender=andrew, recipient=bayko, text="hello")
     (mine,) = (
         group
-        for group in gateway.get_gateway().get_participants(message_group_uuid=group_uuid)
+        for group in get_dynamo_store().get_participants(conversation_uuid=group_uuid)
         if group.owner_uuid == str(andrew.uuid)
     )
     for number in range(24):
-        services.send_message(sender=andrew, group=mine, text=f"message {number}")
+        services.send_message(sender=andrew, conversation_uuid=group_uuid, text=f"message {number}")
     return group_uuid
 
 
@@ -50,10 +45,10 @@ def signed_in(user) -> Client:
     return client
 
 
-def expected_inbox_usage(user) -> gateway.Usage:
+def expected_inbox_usage(user) -> Usage:
     """What the inbox page's one DynamoDB call costs, measured outside any request."""
     with track_usage() as usage:
-        gateway.get_gateway().list_message_groups(user_uuid=str(user.uuid))
+        get_dynamo_store().list_conversations(user_uuid=str(user.uuid))
     return usage
 
 
@@ -102,8 +97,8 @@ def test_cost_headers_match_the_calls_made(settings, andrew, conversation):
     settings.COST_HEADERS = True
     client = signed_in(andrew)
     with track_usage() as usage:
-        gateway.get_gateway().list_message_groups(user_uuid=str(andrew.uuid))
-        gateway.get_gateway().list_messages(message_group_uuid=conversation)
+        get_dynamo_store().list_conversations(user_uuid=str(andrew.uuid))
+        get_dynamo_store().list_messages(conversation_uuid=conversation)
 
     response = client.get(f"/messages/{conversation}/")
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from messaging import gateway as gw
-from messaging.gateway import UserRef, item_size, track_usage
+from messaging.domain import UserRef
+from messaging.dynamo import get_dynamo_store, item_size, metering, schema, track_usage
 
 
 def test_item_size_counts_utf8_names_and_values():
@@ -27,7 +27,7 @@ def test_item_size_counts_utf8_names_and_values():
 def test_query_read_units_round_the_sum_once(sizes, consistent, expected):
     items = [{"x": {"S": "a" * (size - 1)}} for size in sizes]
     params = {"ConsistentRead": consistent}
-    call = gw._measure("query", params, {"Items": items}, on_aws=False)
+    call = metering.measure("query", params, {"Items": items}, on_aws=False)
     assert call.read_units == expected
     assert call.bytes_read == sum(sizes)
     assert call.items == len(sizes)
@@ -37,27 +37,27 @@ def test_transaction_write_units_are_doubled():
     small = {"pk": {"S": "a"}, "sk": {"S": "b"}}
     big = {"pk": {"S": "a"}, "sk": {"S": "b"}, "m": {"S": "x" * 1500}}
     params = {"TransactItems": [{"Put": {"Item": small}}, {"Put": {"Item": big}}]}
-    call = gw._measure("transact_write_items", params, {}, on_aws=False)
+    call = metering.measure("transact_write_items", params, {}, on_aws=False)
     assert call.write_units == 2 * (1 + 2)
 
 
 def test_on_aws_the_reported_figure_wins():
     response = {"Items": [], "ConsumedCapacity": {"CapacityUnits": 7.5}}
-    assert gw._measure("query", {}, response, on_aws=True).read_units == 7.5
+    assert metering.measure("query", {}, response, on_aws=True).read_units == 7.5
 
 
 @pytest.mark.django_db
 def test_track_usage_counts_each_call_of_a_page(moto_endpoint):
-    gateway = gw.get_gateway()
-    gateway.create_schema()
+    store = get_dynamo_store()
+    schema.create(store.table)
     andrew = UserRef(uuid="a" * 8, handle="andrew", display_name="Andrew")
     bayko = UserRef(uuid="b" * 8, handle="bayko", display_name="Bayko")
-    group_uuid, _ = gateway.create_message_group(sender=andrew, recipient=bayko, text="hello")
+    group_uuid, _ = store.create_conversation(sender=andrew, recipient=bayko, text="hello")
     for number in range(25):
-        gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text=f"m{number}")
+        store.create_message(conversation_uuid=group_uuid, sender=bayko, text=f"m{number}")
 
     with track_usage() as usage:
-        page = gateway.list_messages(message_group_uuid=group_uuid)
+        page = store.list_messages(conversation_uuid=group_uuid)
     assert usage.requests == 1
     assert usage.items_read == len(page.items) == 20
     assert 20 * 150 < usage.bytes_read < 20 * 400
@@ -65,6 +65,6 @@ def test_track_usage_counts_each_call_of_a_page(moto_endpoint):
     assert usage.capacity_source.startswith("computed")
 
     with track_usage() as usage:
-        gateway.create_message(message_group_uuid=group_uuid, sender=andrew, text="reply")
+        store.create_message(conversation_uuid=group_uuid, sender=andrew, text="reply")
     assert [call.operation for call in usage.calls] == ["query", "transact_write_items"]
     assert usage.write_units >= 2 * 5  # message + 2 deletes + 2 puts (+ counter), doubled

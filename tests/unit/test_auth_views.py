@@ -98,7 +98,7 @@ def test_logout_only_by_post(client, make_user):
     assert "_auth_user_id" not in client.session
 
 
-def test_base_layout_shows_user_messages_link_and_logout(client, make_user, fake_gateway):
+def test_base_layout_shows_user_messages_link_and_logout(client, make_user, memory_store):
     client.force_login(make_user("talia", display_name="Talia Winters"))
     html = client.get("/messages/").content.decode()
     assert "Talia Winters" in html

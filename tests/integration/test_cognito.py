@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.cognito_pools import make_pool
+from tests.integration.cognito_pools import make_pool
 from users import cognito
 from users.models import User
 from users.services import SubUpdate, sync_cognito_users

@@ -13,9 +13,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bench import emulator, seed
-from messaging.gateway import get_gateway
+from messaging.dynamo import get_dynamo_store as get_store
+from messaging.dynamo import schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"floor", "inbox", "conversation", "conversation_page3", "send"}
 
 
@@ -101,8 +102,8 @@ def scale_fixes():
 
 @pytest.fixture
 def seeded(aws_in_process, scale_fixes):
-    gateway = get_gateway()
-    gateway.create_schema()
+    gateway = get_store()
+    schema.create(gateway.table)
     dataset = seed.build(seed.SIZES["smoke"], clients=2)
     seed.load_into(gateway, dataset)
     return gateway, dataset
@@ -111,15 +112,15 @@ def seeded(aws_in_process, scale_fixes):
 def _reads(gateway, dataset):
     answers = []
     for user in dataset.users[:6]:
-        page = gateway.list_message_groups(user_uuid=user.uuid, limit=5)
-        answers += [page, gateway.list_message_groups(user_uuid=user.uuid, cursor=page.next_cursor)]
+        page = gateway.list_conversations(user_uuid=user.uuid, limit=5)
+        answers += [page, gateway.list_conversations(user_uuid=user.uuid, cursor=page.next_cursor)]
     for conversation in dataset.conversations[:12]:
         group = conversation.group_uuid
-        page = gateway.list_messages(message_group_uuid=group, limit=7)
+        page = gateway.list_messages(conversation_uuid=group, limit=7)
         answers.append(page)
         if page.next_cursor:
-            answers.append(gateway.list_messages(message_group_uuid=group, cursor=page.next_cursor))
-        answers.append(gateway.get_participants(message_group_uuid=group))
+            answers.append(gateway.list_messages(conversation_uuid=group, cursor=page.next_cursor))
+        answers.append(gateway.get_participants(conversation_uuid=group))
     return answers
 
 
@@ -139,18 +140,16 @@ def test_a_cancelled_transaction_leaves_the_table_as_it_was(seeded, scaled):
     emulator.set_scaled(scaled)
     me, group_uuid = dataset.users[0], dataset.main_conversations[0]
     (mine,) = [
-        g
-        for g in gateway.get_participants(message_group_uuid=group_uuid)
-        if g.owner_uuid == me.uuid
+        g for g in gateway.get_participants(conversation_uuid=group_uuid) if g.owner_uuid == me.uuid
     ]
-    table = gateway.table_name
+    table = gateway.table.name
 
     def snapshot():
-        return sorted(gateway.scan(), key=lambda item: (item["pk"], item["sk"]))
+        return sorted(schema.scan(gateway.table), key=lambda item: (item["pk"], item["sk"]))
 
     before = snapshot()
     with pytest.raises(ClientError, match="TransactionCanceled"):
-        gateway.client.transact_write_items(
+        gateway.table.client.transact_write_items(
             TransactItems=[
                 # Applied by moto first (a new item, and one changed in place), then undone...
                 {
@@ -193,11 +192,11 @@ def test_a_send_writes_the_same_items_scaled_or_stock(seeded):
     ):
         emulator.set_scaled(scaled)
         sender = me if scaled else dataset.users[1]
-        message = gateway.create_message(message_group_uuid=group_uuid, sender=sender, text="hi")
-        groups = gateway.get_participants(message_group_uuid=group_uuid)
+        message = gateway.create_message(conversation_uuid=group_uuid, sender=sender, text="hi")
+        groups = gateway.get_participants(conversation_uuid=group_uuid)
         written[scaled] = (
             [g.sort_key == message.sort_key for g in groups],
-            gateway.list_messages(message_group_uuid=group_uuid, limit=1).items[0].message_uuid
+            gateway.list_messages(conversation_uuid=group_uuid, limit=1).items[0].message_uuid
             == message.message_uuid,
         )
     assert written[True] == written[False] == ([True, True], True)

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from django.core.management import CommandError, call_command
 
-from messaging import gateway as gw
-from messaging.gateway import UserRef
+from messaging.domain import UserRef, format_sort_key
+from messaging.dynamo import get_dynamo_store, schema
+from tests.helpers import read_position
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +20,10 @@ def run(*args, **options):
 
 
 @pytest.fixture
-def gateway(moto_endpoint):
-    gateway = gw.get_gateway()
-    gateway.create_schema()
-    return gateway
+def store(moto_endpoint):
+    store = get_dynamo_store()
+    schema.create(store.table)
+    return store
 
 
 @pytest.fixture
@@ -42,29 +43,29 @@ def ref(user):
     return UserRef(uuid=str(user.uuid), handle=user.handle, display_name=user.display_name)
 
 
-def items(gateway):
-    return sorted(gateway.scan(), key=lambda item: (item["pk"], item["sk"]))
+def items(store):
+    return sorted(schema.scan(store.table), key=lambda item: (item["pk"], item["sk"]))
 
 
-def row(gateway, owner, group_uuid):
+def row(store, owner, group_uuid):
     [found] = [
         item
-        for item in gateway.scan()
+        for item in schema.scan(store.table)
         if item["pk"] == f"GRP#{owner.uuid}" and item.get("message_group_uuid") == group_uuid
     ]
     return found
 
 
-def counter(gateway, owner):
+def counter(store, owner):
     found = [
         item.get("conversations")
-        for item in gateway.scan()
+        for item in schema.scan(store.table)
         if item["pk"] == f"GRP#{owner.uuid}" and item["sk"] == "UNREAD"
     ]
     return found[0] if found else None
 
 
-def put_legacy_conversation(gateway, group_uuid, first, second, senders, *, start):
+def put_legacy_conversation(store, group_uuid, first, second, senders, *, start):
     """Items as the original wrote them: local-offset keys, no `unread`, no counter items.
 
     `senders` is a string like "abb": who wrote each message, oldest first. Both rows point
@@ -76,7 +77,7 @@ def put_legacy_conversation(gateway, group_uuid, first, second, senders, *, star
     for i, (who, moment) in enumerate(zip(senders, times, strict=True)):
         sender = people[who]
         put(
-            gateway,
+            store,
             {
                 "pk": f"MSG#{group_uuid}",
                 "sk": moment.isoformat(),
@@ -89,7 +90,7 @@ def put_legacy_conversation(gateway, group_uuid, first, second, senders, *, star
         )
     for owner, other in ((first, second), (second, first)):
         put(
-            gateway,
+            store,
             {
                 "pk": f"GRP#{owner.uuid}",
                 "sk": times[-1].isoformat(),
@@ -102,9 +103,9 @@ def put_legacy_conversation(gateway, group_uuid, first, second, senders, *, star
         )
 
 
-def put(gateway, item):
-    gateway.client.put_item(
-        TableName=gateway.table_name, Item={name: {"S": value} for name, value in item.items()}
+def put(store, item):
+    store.table.client.put_item(
+        TableName=store.table.name, Item={name: {"S": value} for name, value in item.items()}
     )
 
 
@@ -112,19 +113,19 @@ START = datetime(2023, 3, 20, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def legacy(gateway, people):
+def legacy(store, people):
     andrew, bayko, londo = people["andrewbrown"], people["bayko"], people["londo"]
     # andrew wrote, then bayko twice: andrew has 2 unread, bayko none.
-    put_legacy_conversation(gateway, "g-bayko", andrew, bayko, "abb", start=START)
+    put_legacy_conversation(store, "g-bayko", andrew, bayko, "abb", start=START)
     # londo never got an answer: andrew has 3 unread.
     put_legacy_conversation(
-        gateway, "g-londo", londo, andrew, "aaa", start=START + timedelta(hours=1)
+        store, "g-londo", londo, andrew, "aaa", start=START + timedelta(hours=1)
     )
     # bayko and londo: londo answered last, so bayko has 1 unread.
     put_legacy_conversation(
-        gateway, "g-other", bayko, londo, "abab", start=START + timedelta(hours=2)
+        store, "g-other", bayko, londo, "abab", start=START + timedelta(hours=2)
     )
-    return gateway
+    return store
 
 
 def test_legacy_counts_are_recomputed_from_the_messages(legacy, people):
@@ -138,9 +139,9 @@ def test_legacy_counts_are_recomputed_from_the_messages(legacy, people):
     assert "unread" not in row(legacy, bayko, "g-bayko")  # already right: not written
     assert (counter(legacy, andrew), counter(legacy, bayko), counter(legacy, londo)) == (2, 1, None)
     # What the app reads now.
-    page = legacy.list_message_groups(user_uuid=andrew.uuid)
+    page = legacy.list_conversations(user_uuid=andrew.uuid)
     assert page.unread_conversations == 2
-    assert {g.message_group_uuid: g.unread for g in page.items} == {"g-bayko": 2, "g-londo": 3}
+    assert {g.conversation_uuid: g.unread for g in page.items} == {"g-bayko": 2, "g-londo": 3}
     assert f"{andrew.uuid}  conversation g-bayko: 0 -> 2" in out
     assert f"{andrew.uuid}  conversation g-londo: 0 -> 3" in out
     assert "Checked 6 conversation rows in 3 inboxes; fixed 3 counts." in out
@@ -156,32 +157,32 @@ def test_running_it_twice_changes_nothing(legacy):
     assert "fixed 0 counts" in out
 
 
-def test_the_read_marker_counts_as_read(gateway, people):
+def test_the_read_marker_counts_as_read(store, people):
     andrew, bayko = people["andrewbrown"], people["bayko"]
-    group_uuid, _ = gateway.create_message_group(sender=bayko, recipient=andrew, text="1")
-    gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="2")
-    [seen] = gateway.list_message_groups(user_uuid=andrew.uuid).items
-    gateway.mark_read(group=seen)  # andrew read 1 and 2 without answering
-    gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="3")
-    before = items(gateway)
+    group_uuid, _ = store.create_conversation(sender=bayko, recipient=andrew, text="1")
+    store.create_message(conversation_uuid=group_uuid, sender=bayko, text="2")
+    [seen] = store.list_conversations(user_uuid=andrew.uuid).items
+    store.mark_read(**read_position(seen))  # andrew read 1 and 2 without answering
+    store.create_message(conversation_uuid=group_uuid, sender=bayko, text="3")
+    before = items(store)
 
     out = run()
 
-    assert items(gateway) == before  # the app's own counts are right: nothing to fix
-    assert row(gateway, andrew, group_uuid)["unread"] == 1
+    assert items(store) == before  # the app's own counts are right: nothing to fix
+    assert row(store, andrew, group_uuid)["unread"] == 1
     assert "fixed 0 counts" in out
 
 
-def test_a_message_its_row_has_not_moved_to_yet_is_left_to_the_move(gateway, people):
+def test_a_message_its_row_has_not_moved_to_yet_is_left_to_the_move(store, people):
     andrew, bayko = people["andrewbrown"], people["bayko"]
-    group_uuid, first = gateway.create_message_group(sender=bayko, recipient=andrew, text="1")
+    group_uuid, first = store.create_conversation(sender=bayko, recipient=andrew, text="1")
     # Written by another writer (the original API), the Streams handler not run yet.
     later = first.created_at + timedelta(minutes=1)
     put(
-        gateway,
+        store,
         {
             "pk": f"MSG#{group_uuid}",
-            "sk": gw.format_sort_key(later),
+            "sk": format_sort_key(later),
             "message_uuid": "pending",
             "message": "2",
             "user_uuid": bayko.uuid,
@@ -191,40 +192,40 @@ def test_a_message_its_row_has_not_moved_to_yet_is_left_to_the_move(gateway, peo
     )
 
     assert "fixed 0 counts" in run()
-    assert row(gateway, andrew, group_uuid)["unread"] == 1
+    assert row(store, andrew, group_uuid)["unread"] == 1
 
     # The handler's move then counts it, once.
-    pending = gateway.list_messages(message_group_uuid=group_uuid).items[0]  # newest first
+    pending = store.list_messages(conversation_uuid=group_uuid).items[0]  # newest first
     assert pending.message_uuid == "pending"
-    gateway.advance_groups(message=pending)
-    assert row(gateway, andrew, group_uuid)["unread"] == 2
+    store.advance_inboxes(message=pending)
+    assert row(store, andrew, group_uuid)["unread"] == 2
     assert "fixed 0 counts" in run()
 
 
-def test_drifted_counts_and_counters_are_put_right(gateway, people):
+def test_drifted_counts_and_counters_are_put_right(store, people):
     andrew, bayko = people["andrewbrown"], people["bayko"]
-    group_uuid, _ = gateway.create_message_group(sender=bayko, recipient=andrew, text="1")
-    [seen] = gateway.list_message_groups(user_uuid=andrew.uuid).items
-    gateway.mark_read(group=seen)
-    gateway.create_message(message_group_uuid=group_uuid, sender=bayko, text="2")
+    group_uuid, _ = store.create_conversation(sender=bayko, recipient=andrew, text="1")
+    [seen] = store.list_conversations(user_uuid=andrew.uuid).items
+    store.mark_read(**read_position(seen))
+    store.create_message(conversation_uuid=group_uuid, sender=bayko, text="2")
     # Break them: a wrong row count, a counter that went below zero, a counter for nobody.
-    key = row(gateway, andrew, group_uuid)
-    set_number(gateway, key["pk"], key["sk"], "unread", 7)
-    set_number(gateway, f"GRP#{andrew.uuid}", "UNREAD", "conversations", 5)
-    set_number(gateway, f"GRP#{bayko.uuid}", "UNREAD", "conversations", -3)
+    key = row(store, andrew, group_uuid)
+    set_number(store, key["pk"], key["sk"], "unread", 7)
+    set_number(store, f"GRP#{andrew.uuid}", "UNREAD", "conversations", 5)
+    set_number(store, f"GRP#{bayko.uuid}", "UNREAD", "conversations", -3)
 
     out = run()
 
-    assert row(gateway, andrew, group_uuid)["unread"] == 1  # after the read marker: "2" only
-    assert (counter(gateway, andrew), counter(gateway, bayko)) == (1, 0)
+    assert row(store, andrew, group_uuid)["unread"] == 1  # after the read marker: "2" only
+    assert (counter(store, andrew), counter(store, bayko)) == (1, 0)
     assert f"{andrew.uuid}  conversation {group_uuid}: 7 -> 1" in out
     assert f"{andrew.uuid}  counter: 5 -> 1" in out
     assert f"{bayko.uuid}  counter: -3 -> 0" in out
 
 
-def set_number(gateway, pk, sk, name, value):
-    gateway.client.update_item(
-        TableName=gateway.table_name,
+def set_number(store, pk, sk, name, value):
+    store.table.client.update_item(
+        TableName=store.table.name,
         Key={"pk": {"S": pk}, "sk": {"S": sk}},
         UpdateExpression="SET #n = :v",
         ExpressionAttributeNames={"#n": name},
@@ -279,9 +280,9 @@ def test_help_states_the_rule_and_the_flags(capsys):
 
 def test_prod_ignores_the_emulator_endpoint(aws_in_process, settings, people):
     # Under mock_aws, "real AWS" is moto in-process; the endpoint below is unreachable.
-    gw.get_gateway(prod=True).create_schema()
+    schema.create(get_dynamo_store(prod=True).table)
     put_legacy_conversation(
-        gw.get_gateway(prod=True),
+        get_dynamo_store(prod=True),
         "g-bayko",
         people["andrewbrown"],
         people["bayko"],

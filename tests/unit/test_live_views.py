@@ -1,41 +1,25 @@
-"""The live endpoints (static/js/live.js polls them): over the in-memory gateway, then their
+"""The live endpoints (static/js/live.js polls them): over the in-memory store, then their
 DynamoDB cost measured over moto's HTTP server with `track_usage`.
 
 Run with `-s` to see the measured costs.
 """
 
 import html as html_lib
-import json
 import re
 import uuid
 from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
-from django.test import Client, RequestFactory
-from django.urls import resolve, reverse
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from messaging import gateway, services
-from messaging.gateway import NewMessage, track_usage
-from tests.fakes import ref
+from messaging import store
+from messaging.domain import NewMessage
+from tests.helpers import ref
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def andrew(make_user):
-    return make_user("andrewbrown", display_name="Andrew Brown")
-
-
-@pytest.fixture
-def bayko(make_user):
-    return make_user("bayko", display_name="Andrew Bayko")
-
-
-@pytest.fixture
-def londo(make_user):
-    return make_user("londo", display_name="Londo Mollari")
 
 
 def signed_in(user) -> Client:
@@ -58,13 +42,13 @@ def seed(fake, a, b, *, count=3, start=None) -> str:
         for i in range(count)
     ]
     fake.import_conversation(
-        message_group_uuid=group, participants=(ref(a), ref(b)), messages=messages
+        conversation_uuid=group, participants=(ref(a), ref(b)), messages=messages
     )
     return group
 
 
 def send(fake, group, sender, text):
-    return fake.create_message(message_group_uuid=group, sender=ref(sender), text=text)
+    return fake.create_message(conversation_uuid=group, sender=ref(sender), text=text)
 
 
 def attribute(html: str, name: str) -> str | None:
@@ -105,7 +89,7 @@ def row_uuids(body):
 
 
 @pytest.mark.parametrize("name", ["poll", "conversation_poll"])
-def test_polls_require_login_and_answer_json(client, fake_gateway, name):
+def test_polls_require_login_and_answer_json(client, memory_store, name):
     args = [str(uuid.uuid4())] if name == "conversation_poll" else []
 
     response = client.get(reverse(f"messaging:{name}", args=args), {"after": "x", "token": "y"})
@@ -113,11 +97,11 @@ def test_polls_require_login_and_answer_json(client, fake_gateway, name):
     assert response.status_code == 403
     assert response["Content-Type"] == "application/json"
     assert "Sign in" in response.json()["error"]
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
 @pytest.mark.parametrize("name", ["poll", "conversation_poll"])
-def test_polls_are_get_only_and_never_cached(fake_gateway, andrew, name):
+def test_polls_are_get_only_and_never_cached(memory_store, andrew, name):
     args = [str(uuid.uuid4())] if name == "conversation_poll" else []
     client = signed_in(andrew)
 
@@ -126,22 +110,22 @@ def test_polls_are_get_only_and_never_cached(fake_gateway, andrew, name):
     assert "no-store" in response["Cache-Control"]
 
 
-def test_the_poll_url_is_not_taken_for_a_conversation(fake_gateway, andrew):
+def test_the_poll_url_is_not_taken_for_a_conversation(memory_store, andrew):
     assert reverse("messaging:poll") == "/messages/poll/"
     response = signed_in(andrew).get("/messages/poll/")
     assert response.status_code == 200
-    assert fake_gateway.calls == ["list_message_groups"]
+    assert memory_store.calls == ["list_conversations"]
 
 
 # --- the conversation poll ---
 
 
 def test_idle_conversation_poll_is_one_query_and_no_names_lookup(
-    fake_gateway, andrew, bayko, django_assert_max_num_queries
+    memory_store, andrew, bayko, django_assert_max_num_queries
 ):
-    group = seed(fake_gateway, andrew, bayko, count=30)
+    group = seed(memory_store, andrew, bayko, count=30)
     thread = Thread(signed_in(andrew), group)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     with django_assert_max_num_queries(2):  # the session and the user, nothing else
         response = thread.poll()
@@ -154,14 +138,14 @@ def test_idle_conversation_poll_is_one_query_and_no_names_lookup(
         "read": False,
         "more": False,
     }
-    assert fake_gateway.calls == ["list_messages_after"]
+    assert memory_store.calls == ["list_messages_after"]
 
 
-def test_new_messages_come_in_order_once_and_the_position_moves_on(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
+def test_new_messages_come_in_order_once_and_the_position_moves_on(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    first = send(fake_gateway, group, bayko, "one <b>bold</b> & more")
-    second = send(fake_gateway, group, bayko, "two")
+    first = send(memory_store, group, bayko, "one <b>bold</b> & more")
+    second = send(memory_store, group, bayko, "two")
 
     body = thread.poll().json()
 
@@ -177,12 +161,12 @@ def test_new_messages_come_in_order_once_and_the_position_moves_on(fake_gateway,
     assert thread.poll(after=body["after"], unread=body["unread"]).json()["messages"] == []
 
 
-def test_own_messages_reset_the_unread_guess_and_show_as_yours(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
+def test_own_messages_reset_the_unread_guess_and_show_as_yours(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    send(fake_gateway, group, bayko, "theirs")
-    send(fake_gateway, group, andrew, "mine, from another tab")
-    send(fake_gateway, group, bayko, "theirs again")
+    send(memory_store, group, bayko, "theirs")
+    send(memory_store, group, andrew, "mine, from another tab")
+    send(memory_store, group, bayko, "theirs again")
 
     body = thread.poll(unread=5).json()
 
@@ -194,51 +178,51 @@ def test_own_messages_reset_the_unread_guess_and_show_as_yours(fake_gateway, and
     assert body["unread"] == 1
 
 
-def test_a_tab_in_front_marks_what_it_shows_read(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
+def test_a_tab_in_front_marks_what_it_shows_read(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    send(fake_gateway, group, bayko, "hello?")
-    send(fake_gateway, group, bayko, "are you there?")
-    fake_gateway.calls.clear()
+    send(memory_store, group, bayko, "hello?")
+    send(memory_store, group, bayko, "are you there?")
+    memory_store.calls.clear()
 
     body = thread.poll(read="1").json()
 
     assert (body["unread"], body["read"]) == (0, True)
-    assert fake_gateway.calls == ["list_messages_after", "mark_read"]
-    assert fake_gateway.groups[str(andrew.uuid)][group].unread == 0
-    assert fake_gateway.groups[str(bayko.uuid)][group].unread == 0
+    assert memory_store.calls == ["list_messages_after", "mark_read"]
+    assert memory_store.entries[str(andrew.uuid)][group].unread == 0
+    assert memory_store.entries[str(bayko.uuid)][group].unread == 0
 
 
-def test_a_tab_behind_marks_nothing_until_it_comes_to_front(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
+def test_a_tab_behind_marks_nothing_until_it_comes_to_front(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    send(fake_gateway, group, bayko, "while you were away")
+    send(memory_store, group, bayko, "while you were away")
 
     away = thread.poll().json()
-    assert fake_gateway.groups[str(andrew.uuid)][group].unread == 1
-    fake_gateway.calls.clear()
+    assert memory_store.entries[str(andrew.uuid)][group].unread == 1
+    memory_store.calls.clear()
 
     back = thread.poll(after=away["after"], unread=away["unread"], read="1").json()
 
     assert (back["messages"], back["unread"], back["read"]) == ([], 0, True)
-    assert fake_gateway.calls == ["list_messages_after", "mark_read"]
-    assert fake_gateway.groups[str(andrew.uuid)][group].unread == 0
+    assert memory_store.calls == ["list_messages_after", "mark_read"]
+    assert memory_store.entries[str(andrew.uuid)][group].unread == 0
 
 
-def test_nothing_to_mark_writes_nothing(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
+def test_nothing_to_mark_writes_nothing(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    send(fake_gateway, group, andrew, "only mine")
-    fake_gateway.calls.clear()
+    send(memory_store, group, andrew, "only mine")
+    memory_store.calls.clear()
 
     body = thread.poll(read="1").json()
 
     assert (body["unread"], body["read"]) == (0, False)
-    assert fake_gateway.calls == ["list_messages_after"]
+    assert memory_store.calls == ["list_messages_after"]
 
 
-def test_an_old_page_of_a_conversation_does_not_poll(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko, count=30)
+def test_an_old_page_of_a_conversation_does_not_poll(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, count=30)
     client = signed_in(andrew)
     newest = client.get(reverse("messaging:conversation", args=[group])).context["conversation"]
 
@@ -259,25 +243,25 @@ def test_an_old_page_of_a_conversation_does_not_poll(fake_gateway, andrew, bayko
         "WyJhIiwgImIiXQ:1tWZ8n:forged-signature",
     ],
 )
-def test_a_missing_or_forged_token_is_404(fake_gateway, andrew, bayko, token):
-    group = seed(fake_gateway, andrew, bayko)
+def test_a_missing_or_forged_token_is_404(memory_store, andrew, bayko, token):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     url = reverse("messaging:conversation_poll", args=[group])
     response = thread.client.get(url, {"token": token, "after": thread.after})
 
     assert response.status_code == 404
     assert response.json() == {"error": "No such conversation."}
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
-def test_a_token_works_only_for_its_user_and_conversation(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko)
-    other = seed(fake_gateway, andrew, londo)
+def test_a_token_works_only_for_its_user_and_conversation(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko)
+    other = seed(memory_store, andrew, londo)
     thread = Thread(signed_in(andrew), group)
     token = re.search(r"token=([^&]+)", thread.url).group(1)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     as_londo = get(signed_in(londo), thread.url, {"after": thread.after})
     as_bayko = get(signed_in(bayko), thread.url, {"after": thread.after})
@@ -288,12 +272,12 @@ def test_a_token_works_only_for_its_user_and_conversation(fake_gateway, andrew, 
     )
 
     assert [r.status_code for r in (as_londo, as_bayko, elsewhere)] == [404, 404, 404]
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
 @pytest.mark.parametrize("after", ["", "garbage", "2026-13-45T99:00:00", "2026-01-01T00:00:00"])
-def test_a_bad_position_is_400(fake_gateway, andrew, bayko, after):
-    group = seed(fake_gateway, andrew, bayko)
+def test_a_bad_position_is_400(memory_store, andrew, bayko, after):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
 
     response = thread.poll(after=after)
@@ -303,44 +287,44 @@ def test_a_bad_position_is_400(fake_gateway, andrew, bayko, after):
 
 
 @pytest.mark.parametrize("unread", ["x", "-1", "10001", "1.5"])
-def test_a_bad_unread_guess_is_400(fake_gateway, andrew, bayko, unread):
-    group = seed(fake_gateway, andrew, bayko)
+def test_a_bad_unread_guess_is_400(memory_store, andrew, bayko, unread):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     response = thread.poll(unread=unread)
 
     assert response.status_code == 400
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
 # --- the inbox poll ---
 
 
 def test_idle_inbox_poll_is_one_small_query(
-    fake_gateway, andrew, bayko, make_user, django_assert_max_num_queries
+    memory_store, andrew, bayko, make_user, django_assert_max_num_queries
 ):
     for i in range(25):
-        seed(fake_gateway, andrew, make_user(f"user{i:02d}"))
+        seed(memory_store, andrew, make_user(f"user{i:02d}"))
     client = signed_in(andrew)
     state = attribute(client.get("/messages/").content.decode(), "data-state")
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     with django_assert_max_num_queries(2):
         body = inbox_poll(client, since=state, rows="1").json()
 
     assert body == {"state": state, "changed": False, "unread_conversations": 0}
-    assert fake_gateway.calls == ["list_message_groups"]
+    assert memory_store.calls == ["list_conversations"]
 
 
-def test_a_new_message_moves_its_conversation_to_the_top_marked(fake_gateway, andrew, bayko, londo):
+def test_a_new_message_moves_its_conversation_to_the_top_marked(memory_store, andrew, bayko, londo):
     now = timezone.now()
-    with_bayko = seed(fake_gateway, andrew, bayko, start=now - timedelta(days=3))
-    with_londo = seed(fake_gateway, andrew, londo, start=now - timedelta(days=1))
+    with_bayko = seed(memory_store, andrew, bayko, start=now - timedelta(days=3))
+    with_londo = seed(memory_store, andrew, londo, start=now - timedelta(days=1))
     client = signed_in(andrew)
     state = attribute(client.get("/messages/").content.decode(), "data-state")
-    send(fake_gateway, with_bayko, bayko, "Up you go")
-    fake_gateway.calls.clear()
+    send(memory_store, with_bayko, bayko, "Up you go")
+    memory_store.calls.clear()
 
     body = inbox_poll(client, since=state, rows="1").json()
 
@@ -353,28 +337,28 @@ def test_a_new_message_moves_its_conversation_to_the_top_marked(fake_gateway, an
     assert top["url"] == reverse("messaging:conversation", args=[with_bayko])
     assert body["unread_conversations"] == 1
     assert body["older_url"] is None
-    assert fake_gateway.calls == ["list_message_groups", "list_message_groups"]
+    assert memory_store.calls == ["list_conversations", "list_conversations"]
     # From the new state on, quiet again.
     assert inbox_poll(client, since=body["state"], rows="1").json()["changed"] is False
 
 
-def test_without_a_list_the_poll_only_counts(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
-    send(fake_gateway, group, bayko, "ping")
+def test_without_a_list_the_poll_only_counts(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
+    send(memory_store, group, bayko, "ping")
     client = signed_in(andrew)
-    fake_gateway.calls.clear()
+    memory_store.calls.clear()
 
     body = inbox_poll(client, since="").json()
 
     assert body["changed"] is True
     assert body["unread_conversations"] == 1
     assert "rows" not in body
-    assert fake_gateway.calls == ["list_message_groups"]
+    assert memory_store.calls == ["list_conversations"]
 
 
-def test_a_read_elsewhere_changes_the_state(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
-    send(fake_gateway, group, bayko, "ping")
+def test_a_read_elsewhere_changes_the_state(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
+    send(memory_store, group, bayko, "ping")
     client = signed_in(andrew)
     state = attribute(client.get("/messages/").content.decode(), "data-state")
 
@@ -385,10 +369,10 @@ def test_a_read_elsewhere_changes_the_state(fake_gateway, andrew, bayko):
     assert (body["unread_conversations"], body["rows"][0]["unread"]) == (0, 0)
 
 
-def test_the_conversation_being_read_shows_read_and_reports_its_count(fake_gateway, andrew, bayko):
-    group = seed(fake_gateway, andrew, bayko)
+def test_the_conversation_being_read_shows_read_and_reports_its_count(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    send(fake_gateway, group, bayko, "new")
+    send(memory_store, group, bayko, "new")
 
     body = inbox_poll(thread.client, since=thread.state, rows="1", reading=group).json()
 
@@ -400,11 +384,11 @@ def test_the_conversation_being_read_shows_read_and_reports_its_count(fake_gatew
     assert inbox_poll(thread.client, since=body["state"], rows="1").json()["changed"] is False
 
 
-def test_a_conversation_page_starts_in_step_with_the_poll(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko)
-    other = seed(fake_gateway, andrew, londo)
-    send(fake_gateway, group, bayko, "unread until opened")
-    send(fake_gateway, other, londo, "still unread")
+def test_a_conversation_page_starts_in_step_with_the_poll(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko)
+    other = seed(memory_store, andrew, londo)
+    send(memory_store, group, bayko, "unread until opened")
+    send(memory_store, other, londo, "still unread")
 
     thread = Thread(signed_in(andrew), group)  # marks `group` read while rendering
 
@@ -413,9 +397,9 @@ def test_a_conversation_page_starts_in_step_with_the_poll(fake_gateway, andrew, 
     assert body["unread_conversations"] == 1
 
 
-def test_the_older_link_follows_the_redrawn_first_page(fake_gateway, andrew, make_user):
+def test_the_older_link_follows_the_redrawn_first_page(memory_store, andrew, make_user):
     for i in range(21):
-        seed(fake_gateway, andrew, make_user(f"user{i:02d}"))
+        seed(memory_store, andrew, make_user(f"user{i:02d}"))
     client = signed_in(andrew)
 
     body = inbox_poll(client, since="", rows="1").json()
@@ -425,11 +409,11 @@ def test_the_older_link_follows_the_redrawn_first_page(fake_gateway, andrew, mak
     assert client.get(body["older_url"]).status_code == 200
 
 
-def test_a_state_too_long_is_400(fake_gateway, andrew):
+def test_a_state_too_long_is_400(memory_store, andrew):
     response = inbox_poll(signed_in(andrew), since="x" * 65)
 
     assert response.status_code == 400
-    assert fake_gateway.calls == []
+    assert memory_store.calls == []
 
 
 # --- faults ---
@@ -438,16 +422,16 @@ def test_a_state_too_long_is_400(fake_gateway, andrew):
 @pytest.mark.parametrize(
     "error",
     [
-        gateway.Unavailable("down"),
-        gateway.Throttled("slow down"),
-        gateway.TableNotFound("no table"),
-        gateway.Conflict("busy"),
+        store.Unavailable("down"),
+        store.Throttled("slow down"),
+        store.TableNotFound("no table"),
+        store.Conflict("busy"),
     ],
 )
-def test_polls_answer_503_json_when_dynamodb_is_unavailable(fake_gateway, andrew, bayko, error):
-    group = seed(fake_gateway, andrew, bayko)
+def test_polls_answer_503_json_when_dynamodb_is_unavailable(memory_store, andrew, bayko, error):
+    group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
-    fake_gateway.fail_with = error
+    memory_store.fail_with = error
 
     responses = [thread.poll(), inbox_poll(thread.client, since="", rows="1")]
 
@@ -461,8 +445,8 @@ def test_polls_answer_503_json_when_dynamodb_is_unavailable(fake_gateway, andrew
 # --- the pages carry what the script needs ---
 
 
-def test_pages_include_the_script_and_its_hooks(fake_gateway, andrew, bayko, londo):
-    group = seed(fake_gateway, andrew, bayko)
+def test_pages_include_the_script_and_its_hooks(memory_store, andrew, bayko, londo):
+    group = seed(memory_store, andrew, bayko)
     client = signed_in(andrew)
 
     inbox = client.get("/messages/").content.decode()
@@ -480,9 +464,9 @@ def test_pages_include_the_script_and_its_hooks(fake_gateway, andrew, bayko, lon
     assert "data-live-rows" not in new
 
 
-def test_later_inbox_pages_poll_only_for_the_count(fake_gateway, andrew, make_user):
+def test_later_inbox_pages_poll_only_for_the_count(memory_store, andrew, make_user):
     for i in range(25):
-        seed(fake_gateway, andrew, make_user(f"user{i:02d}"))
+        seed(memory_store, andrew, make_user(f"user{i:02d}"))
     client = signed_in(andrew)
     cursor = client.get("/messages/").context["inbox"].next_cursor
 
@@ -493,112 +477,8 @@ def test_later_inbox_pages_poll_only_for_the_count(fake_gateway, andrew, make_us
     assert "data-live-list" not in later
 
 
-def test_an_empty_inbox_has_a_list_for_the_first_conversation(fake_gateway, andrew):
+def test_an_empty_inbox_has_a_list_for_the_first_conversation(memory_store, andrew):
     html = signed_in(andrew).get("/messages/").content.decode()
 
     assert '<ul class="convo-list" role="list" data-live-list>' in html
     assert "data-live-empty" in html
-
-
-# --- DynamoDB cost of a poll, measured over moto's HTTP server ---
-
-
-@pytest.fixture
-def dynamodb(moto_endpoint):
-    gateway.get_gateway().create_schema()
-    return gateway.get_gateway()
-
-
-def measured(user, url, params):
-    """Call the view behind `url` as `user` inside `track_usage()`.
-
-    Straight to the view (RequestFactory): the project's cost middleware opens its own
-    `track_usage()` per request, which would hide the calls from this one.
-    """
-    path, _, query = url.partition("?")
-    request = RequestFactory().get(f"{path}?{'&'.join(filter(None, [query, urlencode(params)]))}")
-    request.user = user
-    match = resolve(path)
-    with track_usage() as usage:
-        response = match.func(request, *match.args, **match.kwargs)
-    assert response.status_code == 200, response.content
-    return json.loads(response.content), usage
-
-
-def figures(usage) -> str:
-    return (
-        f"{usage.requests} requests ({', '.join(c.operation for c in usage.calls)}), "
-        f"{usage.items_read} items, {usage.bytes_read} B read, {usage.read_units:g} RCU, "
-        f"{usage.write_units:g} WCU"
-    )
-
-
-def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user):
-    # A full inbox (25 conversations) and a long conversation: the idle cost must not grow
-    # with either.
-    for i in range(24):
-        services.start_conversation(
-            sender=andrew, recipient=make_user(f"user{i:02d}"), text=f"hello {i}"
-        )
-    group = services.start_conversation(sender=bayko, recipient=andrew, text="first")
-    for i in range(60):
-        services.send_message(
-            sender=andrew,
-            group=dynamodb.list_message_groups(user_uuid=str(andrew.uuid)).items[0],
-            text=f"message {i} " + "x" * 60,
-        )
-    client = signed_in(andrew)
-    thread = Thread(client, group)
-    thread_url, inbox_url = thread.url, reverse("messaging:poll")
-    inbox_state = attribute(client.get("/messages/").content.decode(), "data-state")
-    report = []
-
-    body, idle_inbox = measured(andrew, inbox_url, {"since": inbox_state, "rows": "1"})
-    assert body["changed"] is False
-    assert (idle_inbox.requests, idle_inbox.items_read) == (1, 2)  # counter + newest row
-    assert idle_inbox.bytes_read < 600
-    assert idle_inbox.read_units == 0.5
-    report.append(f"inbox poll, idle:         {figures(idle_inbox)}")
-
-    body, idle_thread = measured(andrew, thread_url, {"after": thread.after, "read": "1"})
-    assert body["messages"] == []
-    assert (idle_thread.requests, idle_thread.items_read, idle_thread.bytes_read) == (1, 0, 0)
-    assert idle_thread.read_units == 0.5
-    report.append(f"conversation poll, idle:  {figures(idle_thread)}")
-
-    bayko_group = dynamodb.list_message_groups(user_uuid=str(bayko.uuid)).items[0]
-    services.send_message(sender=bayko, group=bayko_group, text="Are you there?")
-
-    body, busy_inbox = measured(
-        andrew, inbox_url, {"since": inbox_state, "rows": "1", "reading": group}
-    )
-    assert body["changed"] is True and body["rows"][0]["uuid"] == group
-    assert [c.operation for c in busy_inbox.calls] == ["query", "query"]
-    state_after_busy = body["state"]  # as it will be once this tab marks the message read
-    report.append(f"inbox poll, busy:         {figures(busy_inbox)}")
-
-    body, busy_thread = measured(andrew, thread_url, {"after": thread.after, "read": "1"})
-    assert [m["text"] for m in body["messages"]] == ["Are you there?"]
-    assert body["read"] is True
-    assert [c.operation for c in busy_thread.calls] == ["query", "transact_write_items"]
-    assert busy_thread.items_read == 1
-    report.append(f"conversation poll, busy:  {figures(busy_thread)}")
-
-    # The read reached DynamoDB: the row, its read marker and the counter.
-    [row] = [
-        g
-        for g in dynamodb.list_message_groups(user_uuid=str(andrew.uuid)).items
-        if g.message_group_uuid == group
-    ]
-    assert row.unread == 0
-    assert dynamodb.list_message_groups(user_uuid=str(andrew.uuid)).unread_conversations == 0
-    stored = [
-        i for i in dynamodb.scan() if i["pk"] == f"GRP#{andrew.uuid}" and i["sk"] == row.sort_key
-    ]
-    assert stored[0]["last_read_sk"] == row.sort_key
-
-    # ... and the next poll is idle again, at the state the busy poll promised.
-    body, after_busy = measured(andrew, inbox_url, {"since": state_after_busy, "rows": "1"})
-    assert body["changed"] is False and after_busy.requests == 1
-    print("\nDynamoDB cost per poll (capacity computed from item sizes by AWS's rules):")
-    print("\n".join(report))

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 
-from tests.cognito_pools import make_pool
+from tests.integration.cognito_pools import make_pool
 from users import cognito
 from users.models import User
 from users.services import SEED_USERS, seed_users

@@ -1,0 +1,123 @@
+"""Transaction actions that more than one write builds: pattern D, the unread counter, the
+condition that an inbox entry is still as read, and the Put that must not overwrite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .items import UNREAD_SORT_KEY, inbox_pk, to_typed, typed_key, unread_of
+
+
+def put_new(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A Put that must not overwrite anything."""
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": to_typed(item),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def counter_update(table_name: str, owner_pk: str, delta: int) -> dict[str, Any]:
+    """Add `delta` to an owner's count of conversations with unread messages."""
+    return {
+        "Update": {
+            "TableName": table_name,
+            "Key": typed_key(owner_pk, UNREAD_SORT_KEY),
+            "UpdateExpression": "ADD conversations :delta",
+            "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
+        }
+    }
+
+
+def counter_follows(table_name: str, owner_pk: str, old: int, new: int) -> list[dict[str, Any]]:
+    """The counter update an entry's unread change from `old` to `new` needs, if any."""
+    if old == 0 and new > 0:
+        return [counter_update(table_name, owner_pk, 1)]
+    if old > 0 and new == 0:
+        return [counter_update(table_name, owner_pk, -1)]
+    return []
+
+
+def unchanged_entry(item: dict[str, Any]) -> dict[str, Any]:
+    """Condition arguments: the entry item is still there with the unread count we read."""
+    unread = unread_of(item)
+    condition = "attribute_exists(pk) AND #unread = :unread"
+    if unread == 0:
+        condition = "attribute_exists(pk) AND (attribute_not_exists(#unread) OR #unread = :unread)"
+    return {
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#unread": "unread"},
+        "ExpressionAttributeValues": {":unread": {"N": str(unread)}},
+    }
+
+
+def set_unread(
+    table_name: str, item: dict[str, Any], new: int, *, read_up_to: str | None = None
+) -> list[dict[str, Any]]:
+    """Set an entry's unread count (while it is as read), with the counter following.
+
+    `read_up_to`: also record that its owner has read everything up to this sort key.
+    """
+    condition = unchanged_entry(item)
+    condition["ExpressionAttributeValues"][":new"] = {"N": str(new)}
+    update = "SET #unread = :new"
+    if read_up_to is not None:
+        # The read marker: everything up to the entry's message is read (see the repair job).
+        condition["ExpressionAttributeNames"]["#read"] = "last_read_sk"
+        condition["ExpressionAttributeValues"][":read"] = {"S": read_up_to}
+        update += ", #read = :read"
+    return [
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": typed_key(item["pk"], item["sk"]),
+                "UpdateExpression": update,
+                **condition,
+            }
+        },
+        *counter_follows(table_name, item["pk"], unread_of(item), new),
+    ]
+
+
+def moved_entries(
+    table_name: str,
+    items: list[dict[str, Any]],
+    *,
+    sort_key: str,
+    text: str,
+    sender_uuid: str,
+    count_unread: bool = True,
+) -> list[dict[str, Any]]:
+    """Pattern D: each entry item moves to `sort_key` with `text`.
+
+    `sk` is a key, so a move is a delete + put. The delete holds only while the item is as
+    read (a concurrent move or read cancels the transaction and the caller reads again); the
+    put must not land on another entry of the same owner in the same microsecond. The
+    recipient's unread count goes up by one and the sender's to 0 (sending means reading),
+    the owners' counters following their 0 <-> non-zero transitions.
+    """
+    actions = []
+    for item in items:
+        old_unread = unread_of(item)
+        if not count_unread:
+            new_unread = old_unread
+        elif item["pk"] == inbox_pk(sender_uuid):
+            new_unread = 0
+        else:
+            new_unread = old_unread + 1
+        actions.append(
+            {
+                "Delete": {
+                    "TableName": table_name,
+                    "Key": typed_key(item["pk"], item["sk"]),
+                    **unchanged_entry(item),
+                }
+            }
+        )
+        # Copying the old item keeps the other person's names and anything unknown.
+        moved = {**item, "sk": sort_key, "message": text, "unread": new_unread}
+        actions.append(put_new(table_name, moved))
+        actions += counter_follows(table_name, item["pk"], old_unread, new_unread)
+    return actions

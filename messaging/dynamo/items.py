@@ -1,0 +1,254 @@
+"""What the table holds: key formats, cursors, and the item codec (items <-> dataclasses).
+
+The only module that knows an item's attribute names; see the package docstring for the key
+schema. Items come in two forms: *typed* as the low-level client speaks (`{"pk": {"S": ...}}`)
+and *plain* Python (`{"pk": "GRP#..."}`, integral numbers as int).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from ..domain import InboxEntry, Message, UserRef, format_sort_key, parse_sort_key
+from ..store import InvalidCursor
+
+GSI_NAME = "message-group-sk-index"
+UNREAD_SORT_KEY = "UNREAD"
+PAIR_SORT_KEY = "PAIR"
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+_INBOX_PREFIX = "GRP#"
+_MESSAGES_PREFIX = "MSG#"
+_PAIR_PREFIX = "PAIR#"
+_MAX_CURSOR_LENGTH = 2048
+
+# --- keys ---
+
+
+def inbox_pk(owner_uuid: str) -> str:
+    return f"{_INBOX_PREFIX}{owner_uuid}"
+
+
+def owner_of(inbox_partition: str) -> str:
+    return inbox_partition.removeprefix(_INBOX_PREFIX)
+
+
+def messages_pk(conversation_uuid: str) -> str:
+    return f"{_MESSAGES_PREFIX}{conversation_uuid}"
+
+
+def is_message_pk(pk: Any) -> bool:
+    return str(pk).startswith(_MESSAGES_PREFIX)
+
+
+def pair_pk(user_uuid: str, other_user_uuid: str) -> str:
+    first, second = sorted((str(user_uuid), str(other_user_uuid)))
+    return f"{_PAIR_PREFIX}{first}#{second}"
+
+
+def typed_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def time_of(sort_key: Any) -> datetime | None:
+    """The time in a sort key, or None when it is not one (a damaged or foreign item)."""
+    try:
+        return parse_sort_key(sort_key)
+    except ValueError:
+        return None
+
+
+# --- cursors: an ExclusiveStartKey, opaque to the pages and checked against its list ---
+
+
+def encode_cursor(pk: str, sk: str) -> str:
+    raw = json.dumps({"pk": pk, "sk": sk}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def next_cursor(response: dict[str, Any]) -> str | None:
+    last_key = response.get("LastEvaluatedKey")
+    if not last_key:
+        return None
+    return encode_cursor(last_key["pk"]["S"], last_key["sk"]["S"])
+
+
+def decode_cursor(cursor: str, *, pk: str) -> dict[str, dict[str, str]]:
+    """The ExclusiveStartKey in `cursor`, if it is well formed and belongs to partition `pk`."""
+    invalid = InvalidCursor(
+        "That page link is damaged or belongs to another list; start again from the first page."
+    )
+    if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR_LENGTH:
+        raise invalid
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, RecursionError):
+        raise invalid from None
+    if not (
+        isinstance(key, dict)
+        and set(key) == {"pk", "sk"}
+        and all(isinstance(value, str) for value in key.values())
+        and key["pk"] == pk
+    ):
+        raise invalid
+    if time_of(key["sk"]) is None:
+        raise invalid
+    return typed_key(key["pk"], key["sk"])
+
+
+# --- typed <-> plain ---
+
+_deserializer = TypeDeserializer()
+_serializer = TypeSerializer()
+
+
+def _plain_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain_number(element) for element in value]
+    if isinstance(value, dict):
+        return {key: _plain_number(element) for key, element in value.items()}
+    if isinstance(value, set):
+        return {_plain_number(element) for element in value}
+    return value
+
+
+def to_plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A typed item as plain Python, integral numbers as int."""
+    return {name: _plain_number(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def to_typed(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+# --- plain items <-> dataclasses ---
+
+
+def unread_of(item: dict[str, Any]) -> int:
+    # Items written by the original have no `unread`: treat as 0.
+    return int(item.get("unread", 0) or 0)
+
+
+def _user_ref(item: dict[str, Any]) -> UserRef:
+    return UserRef(
+        uuid=str(item.get("user_uuid", "")),
+        handle=str(item.get("user_handle", "")),
+        display_name=str(item.get("user_display_name", "")),
+    )
+
+
+def entry_from_item(item: dict[str, Any]) -> InboxEntry:
+    return InboxEntry(
+        conversation_uuid=item["message_group_uuid"],
+        owner_uuid=owner_of(item["pk"]),
+        other_user=_user_ref(item),
+        last_message=str(item.get("message", "")),
+        last_message_at=parse_sort_key(item["sk"]),
+        sort_key=item["sk"],
+        unread=unread_of(item),
+    )
+
+
+def entry_item(
+    *,
+    owner_uuid: str,
+    other: UserRef,
+    conversation_uuid: str,
+    sort_key: str,
+    text: str,
+    unread: int,
+) -> dict[str, Any]:
+    return {
+        "pk": inbox_pk(owner_uuid),
+        "sk": sort_key,
+        "message_group_uuid": conversation_uuid,
+        "message": text,
+        "user_uuid": other.uuid,
+        "user_display_name": other.display_name,
+        "user_handle": other.handle,
+        "unread": unread,
+    }
+
+
+def item_of_entry(entry: InboxEntry) -> dict[str, Any]:
+    """An inbox entry back as its item: an entry item holds exactly what `entry_item` writes."""
+    return entry_item(
+        owner_uuid=entry.owner_uuid,
+        other=entry.other_user,
+        conversation_uuid=entry.conversation_uuid,
+        sort_key=entry.sort_key,
+        text=entry.last_message,
+        unread=entry.unread,
+    )
+
+
+def conversation_of(item: dict[str, Any]) -> str:
+    return item["message_group_uuid"]
+
+
+def message_from_item(item: dict[str, Any]) -> Message:
+    return Message(
+        message_uuid=str(item.get("message_uuid", "")),
+        conversation_uuid=item["pk"].removeprefix(_MESSAGES_PREFIX),
+        sender=_user_ref(item),
+        text=str(item.get("message", "")),
+        created_at=parse_sort_key(item["sk"]),
+        sort_key=item["sk"],
+    )
+
+
+def message_item(message: Message) -> dict[str, Any]:
+    return {
+        "pk": messages_pk(message.conversation_uuid),
+        "sk": message.sort_key,
+        "message_uuid": message.message_uuid,
+        "message": message.text,
+        "user_uuid": message.sender.uuid,
+        "user_display_name": message.sender.display_name,
+        "user_handle": message.sender.handle,
+    }
+
+
+def pair_item(user_uuid: str, other_user_uuid: str, conversation_uuid: str) -> dict[str, Any]:
+    # `group_uuid`, not `message_group_uuid`: the sparse GSI must never hold a pair item.
+    return {
+        "pk": pair_pk(user_uuid, other_user_uuid),
+        "sk": PAIR_SORT_KEY,
+        "group_uuid": conversation_uuid,
+    }
+
+
+def conversation_of_pair(item: dict[str, Any]) -> str:
+    return item["group_uuid"]
+
+
+def message_at(
+    moment: datetime, *, message_uuid: str, conversation_uuid: str, sender: UserRef, text: str
+) -> Message:
+    """The message written at `moment` (its sort key is the one format of a time)."""
+    sort_key = format_sort_key(moment)
+    return Message(
+        message_uuid=message_uuid,
+        conversation_uuid=conversation_uuid,
+        sender=sender,
+        text=text,
+        created_at=parse_sort_key(sort_key),
+        sort_key=sort_key,
+    )
+
+
+def message_from_image(image: dict[str, Any]) -> Message | None:
+    """The message in a typed item image (a stream record's NewImage), or None if the item is
+    not a message (inbox entries, pair and counter items)."""
+    item = to_plain(image)
+    if not is_message_pk(item.get("pk", "")) or "sk" not in item:
+        return None
+    return message_from_item(item)

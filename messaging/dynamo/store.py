@@ -1,0 +1,363 @@
+"""The access patterns, by name: the `MessageStore` interface over one DynamoDB table.
+
+Reads are one Query or GetItem each. Writes are one transaction each, planned by a small
+function that reads what it must, and retried by `Table.transact` when they lose a race.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ..domain import (
+    DEFAULT_PAGE_SIZE,
+    InboxEntry,
+    InboxPage,
+    Message,
+    NewMessage,
+    Page,
+    UserRef,
+    check_page_size,
+    format_sort_key,
+    parse_sort_key,
+)
+from ..store import InvalidCursor, NotFound
+from . import actions, items, jobs, schema
+from .items import ONE_MICROSECOND, UNREAD_SORT_KEY
+from .table import Attempt, Done, Stale, Table, Write
+
+
+def utcnow() -> datetime:
+    """The store's clock (tests patch it to freeze time)."""
+    return datetime.now(UTC)
+
+
+def check_pair_of_entries(entries: list[dict[str, Any]]) -> None:
+    # A conversation has exactly one entry per participant. Anything else is a GSI that has
+    # not caught up with a concurrent move (reads on a GSI are eventually consistent): writing
+    # against it could leave an inbox entry behind, so read again.
+    owners = {item["pk"] for item in entries}
+    if len(entries) != 2 or len(owners) != 2:
+        raise Stale(f"expected 2 inbox entries, read {len(entries)} for {len(owners)} owners")
+
+
+class DynamoStore:
+    """The message store over one table (see the package docstring for the key schema)."""
+
+    def __init__(self, table: Table):
+        self.table = table
+
+    # --- reads ---
+
+    def _query(self, **params: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        response = self.table.query(**params)
+        return [items.to_plain(item) for item in response["Items"]], response
+
+    def list_conversations(
+        self, *, user_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> InboxPage:
+        """B: a person's inbox entries, newest first, and their unread counter."""
+        check_page_size(limit)
+        pk = items.inbox_pk(user_uuid)
+        values = {":pk": {"S": pk}}
+        if cursor:
+            # Later pages start below a timestamp, and the bound keeps the counter out anyway.
+            values[":counter"] = {"S": UNREAD_SORT_KEY}
+            found, response = self._query(
+                KeyConditionExpression="pk = :pk AND sk < :counter",
+                ExpressionAttributeValues=values,
+                ExclusiveStartKey=items.decode_cursor(cursor, pk=pk),
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        else:
+            # 'U' sorts after every digit: newest first, the counter item comes first, so one
+            # more item than asked for reads it in the same request.
+            found, response = self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                Limit=limit + 1,
+            )
+        unread_conversations = 0
+        entries = []
+        for item in found:
+            if item["sk"] == UNREAD_SORT_KEY:
+                unread_conversations = max(0, int(item.get("conversations", 0)))
+            else:
+                entries.append(item)
+        if len(entries) > limit:
+            entries = entries[:limit]
+            next_cursor = items.encode_cursor(entries[-1]["pk"], entries[-1]["sk"])
+        else:
+            next_cursor = items.next_cursor(response)
+        return InboxPage(
+            items=tuple(items.entry_from_item(item) for item in entries),
+            next_cursor=next_cursor,
+            unread_conversations=unread_conversations,
+        )
+
+    def list_messages(
+        self, *, conversation_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[Message]:
+        """A: a conversation's messages, NEWEST first (pages show them reversed)."""
+        check_page_size(limit)
+        pk = items.messages_pk(conversation_uuid)
+        params: dict[str, Any] = {}
+        if cursor:
+            params["ExclusiveStartKey"] = items.decode_cursor(cursor, pk=pk)
+        found, response = self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ScanIndexForward=False,
+            Limit=limit,
+            **params,
+        )
+        return Page(
+            items=tuple(items.message_from_item(item) for item in found),
+            next_cursor=items.next_cursor(response),
+        )
+
+    def list_messages_after(
+        self, *, conversation_uuid: str, after_sort_key: str, limit: int = 50
+    ) -> tuple[Message, ...]:
+        """Messages strictly newer than `after_sort_key`, OLDEST first (live updates)."""
+        check_page_size(limit)
+        if items.time_of(after_sort_key) is None:
+            raise InvalidCursor(
+                f"{after_sort_key!r} is not a message time; reload the conversation."
+            )
+        found, _ = self._query(
+            KeyConditionExpression="pk = :pk AND sk > :after",
+            ExpressionAttributeValues={
+                ":pk": {"S": items.messages_pk(conversation_uuid)},
+                ":after": {"S": after_sort_key},
+            },
+            ScanIndexForward=True,
+            Limit=limit,
+        )
+        return tuple(items.message_from_item(item) for item in found)
+
+    def _entry_items(self, conversation_uuid: str) -> list[dict[str, Any]]:
+        found, _ = self._query(
+            IndexName=items.GSI_NAME,
+            KeyConditionExpression="message_group_uuid = :conversation",
+            ExpressionAttributeValues={":conversation": {"S": conversation_uuid}},
+        )
+        return found
+
+    def get_participants(self, *, conversation_uuid: str) -> tuple[InboxEntry, ...]:
+        """Both entries of a conversation (GSI query); none if it does not exist."""
+        return tuple(items.entry_from_item(item) for item in self._entry_items(conversation_uuid))
+
+    def find_conversation(self, *, user_uuid: str, other_user_uuid: str) -> str | None:
+        """The pair's conversation (a consistent GetItem of the PAIR item), or None."""
+        item = self.table.get(items.pair_pk(user_uuid, other_user_uuid), items.PAIR_SORT_KEY)
+        return items.conversation_of_pair(item) if item else None
+
+    # --- writes ---
+
+    def create_message(
+        self,
+        *,
+        conversation_uuid: str,
+        sender: UserRef,
+        text: str,
+        participants: Sequence[InboxEntry] | None = None,
+    ) -> Message:
+        """C + D in one transaction: the message, both entries moved to it, the recipient's
+        unread count raised. NotFound if the sender is not a participant.
+
+        `participants`: both entries as the caller has just read them (its membership check,
+        the same GSI query). The first attempt builds its conditions from them instead of
+        reading again; stale ones only fail the conditions, and a retry reads afresh.
+        """
+        known = None
+        if participants is not None:
+            known = [
+                items.item_of_entry(entry)
+                for entry in participants
+                if entry.conversation_uuid == conversation_uuid
+            ]
+        return self._send(conversation_uuid, sender, text, entries_may_lag=False, known=known)
+
+    def _send(
+        self,
+        conversation_uuid: str,
+        sender: UserRef,
+        text: str,
+        *,
+        entries_may_lag: bool,
+        known: list[dict[str, Any]] | None = None,
+    ) -> Message:
+        message_uuid = str(uuid.uuid4())
+
+        def plan(attempt: Attempt[Message]) -> Write[Message]:
+            entries = known if known is not None and attempt.number == 0 else None
+            if entries is None:
+                entries = self._entry_items(conversation_uuid)
+            if not entries and not entries_may_lag:
+                raise NotFound("That conversation does not exist.")
+            check_pair_of_entries(entries)
+            if items.inbox_pk(sender.uuid) not in {item["pk"] for item in entries}:
+                raise NotFound("That conversation does not exist.")
+            # Strictly the newest: after every entry's time, and after our own previous
+            # attempt if its key was taken.
+            newest = max(parse_sort_key(item["sk"]) + ONE_MICROSECOND for item in entries)
+            message = items.message_at(
+                attempt.not_before(max(utcnow(), newest)),
+                message_uuid=message_uuid,
+                conversation_uuid=conversation_uuid,
+                sender=sender,
+                text=text,
+            )
+            return Write(
+                [actions.put_new(self.table.name, items.message_item(message))]
+                + actions.moved_entries(
+                    self.table.name,
+                    entries,
+                    sort_key=message.sort_key,
+                    text=text,
+                    sender_uuid=sender.uuid,
+                ),
+                result=message,
+                at=message.created_at,
+            )
+
+        return self.table.transact(plan, what="send the message")
+
+    def create_conversation(
+        self, *, sender: UserRef, recipient: UserRef, text: str
+    ) -> tuple[str, Message]:
+        """A new conversation with its first message, and the pair's PAIR item; if the pair
+        already has a conversation (also when both start one at the same moment), the message
+        goes into that one. Returns (conversation uuid, message)."""
+        conversation_uuid = str(uuid.uuid4())
+        message_uuid = str(uuid.uuid4())
+        name = self.table.name
+
+        def plan(attempt: Attempt[tuple[str, Message | None]]):
+            found = self.find_conversation(user_uuid=sender.uuid, other_user_uuid=recipient.uuid)
+            if found:
+                return Done((found, None))
+            message = items.message_at(
+                attempt.not_before(utcnow()),
+                message_uuid=message_uuid,
+                conversation_uuid=conversation_uuid,
+                sender=sender,
+                text=text,
+            )
+            shared = {
+                "conversation_uuid": conversation_uuid,
+                "sort_key": message.sort_key,
+                "text": text,
+            }
+            return Write(
+                [
+                    actions.put_new(
+                        name, items.pair_item(sender.uuid, recipient.uuid, conversation_uuid)
+                    ),
+                    actions.put_new(name, items.message_item(message)),
+                    actions.put_new(
+                        name,
+                        items.entry_item(
+                            owner_uuid=sender.uuid, other=recipient, unread=0, **shared
+                        ),
+                    ),
+                    actions.put_new(
+                        name,
+                        items.entry_item(
+                            owner_uuid=recipient.uuid, other=sender, unread=1, **shared
+                        ),
+                    ),
+                    actions.counter_update(name, items.inbox_pk(recipient.uuid), 1),
+                ],
+                result=(conversation_uuid, message),
+                at=message.created_at,
+            )
+
+        found, message = self.table.transact(plan, what="start the conversation")
+        if message is not None:
+            return found, message
+        # Someone (maybe the recipient, at the same moment) started it first: join theirs. Its
+        # entries were written with the PAIR item, but the GSI may not show them yet.
+        return found, self._send(found, sender, text, entries_may_lag=True)
+
+    def mark_read(
+        self, *, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int
+    ) -> None:
+        """Clear the owner's unread count (idempotent): at the entry where the caller believes
+        it is, or, after a lost race (a send moved it), wherever it is now."""
+        if unread <= 0:
+            return
+        owner_pk = items.inbox_pk(owner_uuid)
+        as_read = {"pk": owner_pk, "sk": sort_key, "unread": unread}
+
+        def plan(attempt: Attempt[None]) -> Write[None] | Done[None]:
+            item: dict[str, Any] | None = as_read
+            if attempt.number:
+                mine = [
+                    found
+                    for found in self._entry_items(conversation_uuid)
+                    if found["pk"] == owner_pk
+                ]
+                if len(mine) > 1:
+                    raise Stale("two inbox entries for one owner")
+                item = mine[0] if mine else None
+            if item is None or items.unread_of(item) <= 0:
+                return Done(None)
+            return Write(actions.set_unread(self.table.name, item, 0, read_up_to=item["sk"]), None)
+
+        self.table.transact(plan, what="mark the conversation read")
+
+    def advance_inboxes(self, *, message: Message) -> int:
+        """Pattern D for a message already stored (the DynamoDB Streams handler).
+
+        Moves both entries to `message` if it is newer than what they point at, with the
+        conditions of `create_message`. Idempotent: a replayed or older message, or one
+        `create_message` already handled, moves nothing. Returns how many entries moved.
+        """
+
+        def plan(attempt: Attempt[int]) -> Write[int] | Done[int]:
+            entries = self._entry_items(message.conversation_uuid)
+            if not entries:
+                return Done(0)
+            check_pair_of_entries(entries)
+            behind = [item for item in entries if parse_sort_key(item["sk"]) < message.created_at]
+            if not behind:
+                return Done(0)
+            moment = attempt.not_before(message.created_at)
+            return Write(
+                actions.moved_entries(
+                    self.table.name,
+                    behind,
+                    sort_key=format_sort_key(moment),
+                    text=message.text,
+                    sender_uuid=message.sender.uuid,
+                ),
+                result=len(behind),
+                at=moment,
+            )
+
+        return self.table.transact(plan, what="move the conversation to its newest message")
+
+    # --- jobs and administration (see jobs.py and schema.py) ---
+
+    def import_conversation(
+        self,
+        *,
+        conversation_uuid: str,
+        participants: tuple[UserRef, UserRef],
+        messages: Sequence[NewMessage],
+    ) -> None:
+        jobs.import_conversation(
+            self.table,
+            conversation_uuid=conversation_uuid,
+            participants=participants,
+            messages=messages,
+        )
+
+    def ping(self) -> None:
+        schema.describe(self.table)

@@ -1,0 +1,283 @@
+"""The in-memory message store: one process's dictionaries behind the `MessageStore` interface.
+
+For the unit tests and the benchmark's baseline (`MESSAGE_STORE = "memory"`), never for
+production: nothing is shared between processes or kept across restarts. It keeps the same
+contract as the DynamoDB store (tests/integration/test_store_contract.py runs both):
+newest-first lists, opaque cursors that raise InvalidCursor when bad or foreign, both inbox
+entries moved on every send, unread +1 for the recipient, one conversation per pair.
+
+For tests: `calls` records every method called (to assert request budgets), and `fail_with`
+set to an exception (e.g. `Unavailable("...")`) makes every call raise it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from .domain import (
+    DEFAULT_PAGE_SIZE,
+    InboxEntry,
+    InboxPage,
+    Message,
+    NewMessage,
+    Page,
+    UserRef,
+    check_page_size,
+    format_sort_key,
+    parse_sort_key,
+)
+from .store import InvalidCursor, NotFound
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemoryStore:
+    def __init__(self, *, clock=_utcnow):
+        self.clock = clock
+        self.entries: dict[str, dict[str, InboxEntry]] = {}  # owner -> conversation -> entry
+        self.messages: dict[str, list[Message]] = {}  # conversation -> messages, any order
+        self.pairs: dict[tuple[str, str], str] = {}  # sorted user uuids -> conversation
+        self.calls: list[str] = []
+        self.participants_passed: list[tuple[InboxEntry, ...]] = []  # create_message's
+        self.fail_with: Exception | None = None
+        self._last_time: datetime | None = None
+        self._lock = threading.RLock()  # a benchmark serves it from several threads
+
+    # --- bookkeeping ---
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def _now(self) -> datetime:
+        # Strictly increasing, like distinct sort keys: two sends never share a time.
+        now = self.clock()
+        if self._last_time is not None and now <= self._last_time:
+            now = self._last_time + timedelta(microseconds=1)
+        self._last_time = now
+        return now
+
+    @staticmethod
+    def _pair(a: str, b: str) -> tuple[str, str]:
+        return (a, b) if a < b else (b, a)
+
+    # --- cursors: opaque, tied to one list ---
+
+    @staticmethod
+    def _encode(list_id: str, sort_key: str, tiebreak: str) -> str:
+        raw = json.dumps({"list": list_id, "sk": sort_key, "id": tiebreak}).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @staticmethod
+    def _decode(cursor: str, list_id: str) -> tuple[str, str]:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if data["list"] != list_id:
+                raise InvalidCursor("That page link belongs to another list.")
+            return data["sk"], data["id"]
+        except (binascii.Error, ValueError, KeyError, TypeError) as error:
+            raise InvalidCursor("That page link is damaged.") from error
+
+    def _page(self, found, *, list_id, cursor, limit, key):
+        """Newest first, after the cursor if any, `limit` items, next cursor if more remain."""
+        check_page_size(limit)
+        ordered = sorted(found, key=key, reverse=True)
+        if cursor:
+            after = self._decode(cursor, list_id)
+            ordered = [item for item in ordered if key(item) < after]
+        chunk = ordered[:limit]
+        next_cursor = None
+        if len(ordered) > limit:
+            next_cursor = self._encode(list_id, *key(chunk[-1]))
+        return tuple(chunk), next_cursor
+
+    # --- access patterns ---
+
+    def list_conversations(
+        self, *, user_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> InboxPage:
+        self._call("list_conversations")
+        mine = list(self.entries.get(user_uuid, {}).values())
+        found, next_cursor = self._page(
+            mine,
+            list_id=f"inbox:{user_uuid}",
+            cursor=cursor,
+            limit=limit,
+            key=lambda entry: (entry.sort_key, entry.conversation_uuid),
+        )
+        unread = sum(1 for entry in mine if entry.unread > 0)
+        return InboxPage(items=found, next_cursor=next_cursor, unread_conversations=unread)
+
+    def list_messages(
+        self, *, conversation_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[Message]:
+        self._call("list_messages")
+        found, next_cursor = self._page(
+            list(self.messages.get(conversation_uuid, [])),
+            list_id=f"messages:{conversation_uuid}",
+            cursor=cursor,
+            limit=limit,
+            key=lambda message: (message.sort_key, message.message_uuid),
+        )
+        return Page(items=found, next_cursor=next_cursor)
+
+    def list_messages_after(
+        self, *, conversation_uuid: str, after_sort_key: str, limit: int = 50
+    ) -> tuple[Message, ...]:
+        self._call("list_messages_after")
+        check_page_size(limit)
+        try:
+            parse_sort_key(after_sort_key)
+        except ValueError:
+            raise InvalidCursor(
+                f"{after_sort_key!r} is not a message time; reload the conversation."
+            ) from None
+        newer = [m for m in self.messages.get(conversation_uuid, []) if m.sort_key > after_sort_key]
+        return tuple(sorted(newer, key=lambda m: (m.sort_key, m.message_uuid))[:limit])
+
+    def get_participants(self, *, conversation_uuid: str) -> tuple[InboxEntry, ...]:
+        self._call("get_participants")
+        return self._participants(conversation_uuid)
+
+    def _participants(self, conversation_uuid: str) -> tuple[InboxEntry, ...]:
+        return tuple(
+            owned[conversation_uuid]
+            for owned in self.entries.values()
+            if conversation_uuid in owned
+        )
+
+    def find_conversation(self, *, user_uuid: str, other_user_uuid: str) -> str | None:
+        self._call("find_conversation")
+        return self.pairs.get(self._pair(user_uuid, other_user_uuid))
+
+    def create_message(
+        self,
+        *,
+        conversation_uuid: str,
+        sender: UserRef,
+        text: str,
+        participants: Sequence[InboxEntry] | None = None,
+    ) -> Message:
+        # `participants` only spares DynamoDB a read; this state is always current.
+        self._call("create_message")
+        if participants is not None:
+            self.participants_passed.append(tuple(participants))
+        with self._lock:
+            return self._send(conversation_uuid, sender, text)
+
+    def _send(self, conversation_uuid: str, sender: UserRef, text: str) -> Message:
+        participants = self._participants(conversation_uuid)
+        if sender.uuid not in {entry.owner_uuid for entry in participants}:
+            raise NotFound("That conversation does not exist.")
+        moment = self._now()
+        message = Message(
+            message_uuid=str(uuid.uuid4()),
+            conversation_uuid=conversation_uuid,
+            sender=sender,
+            text=text,
+            created_at=moment,
+            sort_key=format_sort_key(moment),
+        )
+        self.messages.setdefault(conversation_uuid, []).append(message)
+        for entry in participants:
+            self.entries[entry.owner_uuid][conversation_uuid] = replace(
+                entry,
+                last_message=text,
+                last_message_at=moment,
+                sort_key=message.sort_key,
+                # Sending means reading: the sender's count clears, the recipient's goes up.
+                unread=0 if entry.owner_uuid == sender.uuid else entry.unread + 1,
+            )
+        return message
+
+    def create_conversation(
+        self, *, sender: UserRef, recipient: UserRef, text: str
+    ) -> tuple[str, Message]:
+        self._call("create_conversation")
+        with self._lock:
+            pair = self._pair(sender.uuid, recipient.uuid)
+            conversation_uuid = self.pairs.get(pair)
+            if conversation_uuid is None:
+                conversation_uuid = str(uuid.uuid4())
+                self.pairs[pair] = conversation_uuid
+                self._put_entries(conversation_uuid, (sender, recipient))
+            return conversation_uuid, self._send(conversation_uuid, sender, text)
+
+    def _put_entries(self, conversation_uuid: str, participants: tuple[UserRef, UserRef]) -> None:
+        for owner, other in (participants, participants[::-1]):
+            self.entries.setdefault(owner.uuid, {})[conversation_uuid] = InboxEntry(
+                conversation_uuid=conversation_uuid,
+                owner_uuid=owner.uuid,
+                other_user=other,
+                last_message="",
+                last_message_at=_EPOCH,
+                sort_key=format_sort_key(_EPOCH),
+            )
+
+    def mark_read(
+        self, *, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int
+    ) -> None:
+        self._call("mark_read")
+        with self._lock:
+            owned = self.entries.get(owner_uuid, {})
+            current = owned.get(conversation_uuid)
+            if current is not None and current.unread:
+                owned[conversation_uuid] = replace(current, unread=0)
+
+    def import_conversation(
+        self,
+        *,
+        conversation_uuid: str,
+        participants: tuple[UserRef, UserRef],
+        messages: Sequence[NewMessage],
+    ) -> None:
+        self._call("import_conversation")
+        if participants[0].uuid == participants[1].uuid or not messages:
+            raise ValueError("An import needs two different people and at least one message.")
+        if any(new.sender.uuid not in {p.uuid for p in participants} for new in messages):
+            raise ValueError("Every message must come from one of the participants.")
+        stored = self.messages.setdefault(conversation_uuid, [])
+        known = {message.message_uuid for message in stored}
+        for new in messages:
+            if new.message_uuid not in known:
+                stored.append(
+                    Message(
+                        message_uuid=new.message_uuid,
+                        conversation_uuid=conversation_uuid,
+                        sender=new.sender,
+                        text=new.text,
+                        created_at=new.created_at,
+                        sort_key=format_sort_key(new.created_at),
+                    )
+                )
+        self.pairs[self._pair(participants[0].uuid, participants[1].uuid)] = conversation_uuid
+        newest = max(stored, key=lambda m: (m.sort_key, m.message_uuid))
+        for owner, other in (participants, participants[::-1]):
+            current = self.entries.get(owner.uuid, {}).get(conversation_uuid)
+            if current is not None and current.sort_key >= newest.sort_key:
+                continue  # never move an entry back
+            self.entries.setdefault(owner.uuid, {})[conversation_uuid] = InboxEntry(
+                conversation_uuid=conversation_uuid,
+                owner_uuid=owner.uuid,
+                other_user=other,
+                last_message=newest.text,
+                last_message_at=newest.created_at,
+                sort_key=newest.sort_key,
+                unread=current.unread if current is not None else 0,
+            )
+
+    def ping(self) -> None:
+        self._call("ping")

@@ -1,0 +1,165 @@
+"""The message store: the one interface services and selectors use, what it raises, which one.
+
+Two implementations keep this contract (`tests/integration/test_store_contract.py` runs the
+same behaviour tests against both): `messaging.dynamo.DynamoStore`, the DynamoDB table, and
+`messaging.memory.InMemoryStore`, a dictionary for unit tests and the benchmark's baseline.
+`get_store()` returns the one the `MESSAGE_STORE` setting names; nothing else picks one.
+
+The store keeps the data consistent (atomic sends, one conversation per pair, paging); the
+product's rules (who may write to whom, what a message may hold) are the services'.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from cruddur.errors import ServiceError
+
+from .domain import (
+    DEFAULT_PAGE_SIZE,
+    InboxEntry,
+    InboxPage,
+    Message,
+    NewMessage,
+    Page,
+    UserRef,
+)
+
+# --- errors: every implementation raises these; views and commands turn them into answers ---
+
+
+class StoreError(ServiceError):
+    """Base class; `str(error)` is one sentence a person can act on."""
+
+
+class NotFound(StoreError):
+    """The table, or the requested conversation, does not exist."""
+
+
+class TableNotFound(NotFound):
+    """The messages table does not exist (run `manage.py ddb_schema_load`)."""
+
+
+class Conflict(StoreError):
+    """A conditional write kept losing to concurrent writers beyond the retry budget."""
+
+
+class Unavailable(StoreError):
+    """The store cannot be reached: endpoint down, no credentials, network error."""
+
+
+class Throttled(Unavailable):
+    """The store kept throttling beyond the client's retries."""
+
+
+class InvalidCursor(StoreError):
+    """A cursor that is malformed or belongs to another list."""
+
+
+# --- the interface ---
+
+
+class MessageStore(Protocol):
+    """The access patterns by name; keyword-only, returning `messaging.domain` dataclasses."""
+
+    def list_conversations(
+        self, *, user_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> InboxPage:
+        """B: a person's inbox entries, newest first, with their count of unread conversations."""
+
+    def list_messages(
+        self, *, conversation_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[Message]:
+        """A: a conversation's messages, NEWEST first (pages show them reversed)."""
+
+    def list_messages_after(
+        self, *, conversation_uuid: str, after_sort_key: str, limit: int = 50
+    ) -> tuple[Message, ...]:
+        """Messages strictly newer than `after_sort_key`, OLDEST first (live updates)."""
+
+    def get_participants(self, *, conversation_uuid: str) -> tuple[InboxEntry, ...]:
+        """Both participants' inbox entries of a conversation; none if it does not exist."""
+
+    def find_conversation(self, *, user_uuid: str, other_user_uuid: str) -> str | None:
+        """The uuid of the conversation between these two people, if they have one."""
+
+    def create_message(
+        self,
+        *,
+        conversation_uuid: str,
+        sender: UserRef,
+        text: str,
+        participants: Sequence[InboxEntry] | None = None,
+    ) -> Message:
+        """C + D: store the message and move both inbox entries to it, atomically.
+
+        `participants`: both entries as the caller has just read them (its membership check),
+        so the store need not read them again. NotFound if the sender is not a participant.
+        """
+
+    def create_conversation(
+        self, *, sender: UserRef, recipient: UserRef, text: str
+    ) -> tuple[str, Message]:
+        """A new conversation with its first message; one per pair, also when both people
+        start it at the same moment (then the message goes into the one that exists)."""
+
+    def mark_read(
+        self, *, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int
+    ) -> None:
+        """Clear the owner's unread count for a conversation (idempotent).
+
+        The caller says where it believes the owner's entry is (`sort_key`, holding `unread`);
+        if a newer send moved it meanwhile, it is cleared where it is now.
+        """
+
+    def import_conversation(
+        self,
+        *,
+        conversation_uuid: str,
+        participants: tuple[UserRef, UserRef],
+        messages: Sequence[NewMessage],
+    ) -> None:
+        """Idempotent bulk import (seed data, benchmarks)."""
+
+    def ping(self) -> None:
+        """Raise Unavailable or TableNotFound unless the store can serve requests."""
+
+
+# --- which store ---
+
+_stores: dict[tuple[str, bool], MessageStore] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(*, prod: bool = False) -> MessageStore:
+    """The store named by `settings.MESSAGE_STORE` ("dynamodb" or "memory").
+
+    `prod=True` is DynamoDB on real AWS whatever AWS_ENDPOINT_URL says (the commands' --prod).
+    """
+    from django.conf import settings
+
+    kind = "dynamodb" if prod else getattr(settings, "MESSAGE_STORE", "dynamodb")
+    if kind == "dynamodb":
+        from .dynamo.factory import get_dynamo_store
+
+        return get_dynamo_store(prod=prod)  # cached by its settings there
+    if kind != "memory":
+        raise ValueError(f"MESSAGE_STORE is 'dynamodb' or 'memory', not {kind!r}.")
+    with _stores_lock:
+        store = _stores.get((kind, prod))
+        if store is None:
+            from .memory import InMemoryStore
+
+            store = _stores[(kind, prod)] = InMemoryStore()
+        return store
+
+
+def reset_stores() -> None:
+    """Forget every store built so far (tests: each starts from an empty one)."""
+    from .dynamo.factory import reset_dynamo_stores
+
+    with _stores_lock:
+        _stores.clear()
+    reset_dynamo_stores()
