@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from .access import ConversationNotFound
-from .store import InvalidCursor, NotFound, StoreError, TableNotFound
+from .errors import InvalidCursor, NotFound, StoreError, TableNotFound
 
 logger = logging.getLogger("messaging.views")
 

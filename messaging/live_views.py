@@ -1,27 +1,29 @@
-"""The live endpoints: JSON for static/js/live.js (the pages work without them).
+"""The live endpoints: HTML fragments for static/js/live.js (the pages work without them).
 
-Errors are JSON too, mapped by `error_pages.status_for` like the pages' errors.
+The fragments come from the pages' own partials (`_conversation_list.html`, `_messages.html`,
+`_unread_badge.html`), so a row or a message has one markup whichever way it reaches the
+screen; the script only reads the data-* attributes of a fragment's root and swaps its
+elements in. Errors are short text/plain answers, mapped by `error_pages.status_for` like
+the pages' errors.
 """
 
 import logging
 from collections.abc import Callable
 from functools import wraps
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import reverse
-from django.utils.http import urlencode
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from . import selectors, services
 from .error_pages import HANDLED, status_for
+from .errors import InvalidCursor
 from .live_tokens import check_live_token
-from .store import InvalidCursor
 
 logger = logging.getLogger(__name__)
 
-LIVE_MESSAGES_PER_POLL = 50
-_MAX_LIVE_STATE = 64
+_MAX_LIVE_PARAMETER = 64  # a state (16 hex digits) or a conversation uuid (36 characters)
 _MAX_UNREAD = 10_000
 _RETRY_AFTER_SECONDS = 5
 
@@ -30,15 +32,15 @@ class _BadLiveRequest(ValueError):
     pass
 
 
-def _json_error(message: str, *, status: int) -> JsonResponse:
-    response = JsonResponse({"error": message}, status=status)
+def _text_error(message: str, *, status: int) -> HttpResponse:
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     if status == 503:
         response["Retry-After"] = str(_RETRY_AFTER_SECONDS)
     return response
 
 
 def live_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in only, GET/HEAD only, never cached, and every answer JSON (errors too).
+    """Signed in only, GET/HEAD only, never cached, errors as short text.
 
     A signed-out poll gets 403 rather than a redirect to the login page, which a script
     would follow and take for an answer.
@@ -47,53 +49,30 @@ def live_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
-            return _json_error("Sign in to see your messages.", status=403)
+            return _text_error("Sign in to see your messages.", status=403)
         try:
             return view(request, *args, **kwargs)
         except (_BadLiveRequest, InvalidCursor) as error:
-            return _json_error(str(error), status=400)
+            return _text_error(str(error), status=400)
         except HANDLED as error:
             if status_for(error) == 404:
-                return _json_error("No such conversation.", status=404)
+                return _text_error("No such conversation.", status=404)
             return _live_unavailable(request, error)
 
     return never_cache(require_safe(wrapper))
 
 
-def _live_unavailable(request: HttpRequest, error: Exception) -> JsonResponse:
+def _live_unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
     # A warning, not an error: during an outage every open tab keeps asking (with backoff).
     logger.warning("Live poll unavailable on %s: %s: %s", request.path, type(error).__name__, error)
-    return _json_error("Messaging is unavailable; trying again shortly.", status=503)
+    return _text_error("Messaging is unavailable; trying again shortly.", status=503)
 
 
-def _row_json(row: selectors.InboxRow) -> dict[str, object]:
-    return {
-        "uuid": row.conversation_uuid,
-        "url": row.url,
-        "name": row.other.display_name,
-        "handle": row.other.handle,
-        "initial": row.other.initial,
-        "last_message": row.last_message,
-        # The same as the templates' <time> elements.
-        "when": row.time.label,
-        "datetime": row.time.iso,
-        "title": row.time.title,
-        "unread": row.unread,
-        "sort_key": row.sort_key,
-    }
-
-
-def _message_json(message: selectors.MessageRow) -> dict[str, object]:
-    return {
-        "uuid": message.message_uuid,
-        "author": "You" if message.is_mine else message.sender.display_name,
-        "mine": message.is_mine,
-        "text": message.text,
-        "when": message.time.label,
-        "datetime": message.time.iso,
-        "title": message.time.title,
-        "sort_key": message.sort_key,
-    }
+def _short_parameter(request: HttpRequest, name: str) -> str:
+    value = request.GET.get(name, "")
+    if len(value) > _MAX_LIVE_PARAMETER:
+        raise _BadLiveRequest(f"{name} is longer than any this server gives out; reload.")
+    return value
 
 
 @live_endpoint
@@ -101,32 +80,17 @@ def inbox_poll(request: HttpRequest) -> HttpResponse:
     """Has the first inbox page changed since `since` (the state the page was drawn with)?
 
     Idle: one Query of two small items (the counter and the newest row). When it changed and
-    the page shows the list (`rows=1`), also the first page, so the script can redraw it.
-    `reading` is the conversation open in a focused tab, which that tab marks read.
+    the page shows the list (`rows=1`), also the first page, redrawn. `current` is the
+    conversation open beside the list (its row is marked as the current page); `reading` is
+    the same one when its tab is in front, which marks it read, so it is shown read.
     """
-    since = request.GET.get("since", "")
-    if len(since) > _MAX_LIVE_STATE:
-        raise _BadLiveRequest("That state is not one this server gave out; reload the page.")
-    current = selectors.inbox_state(user=request.user)
-    body: dict[str, object] = {
-        "state": current.state,
-        "changed": current.state != since,
-        "unread_conversations": current.unread_conversations,
-    }
-    if body["changed"] and request.GET.get("rows") == "1":
-        page = selectors.inbox(user=request.user, reading=request.GET.get("reading") or None)
-        older = None
-        if page.next_cursor:
-            older = f"{reverse('messaging:inbox')}?{urlencode({'cursor': page.next_cursor})}"
-        body.update(
-            state=page.live_state,
-            unread_conversations=page.unread_conversations,
-            rows=[_row_json(row) for row in page.rows],
-            older_url=older,
-            # Shown as read above: the count the tab that reads it must clear.
-            reading_unread=page.reading_unread,
-        )
-    return JsonResponse(body)
+    since = _short_parameter(request, "since")
+    current = _short_parameter(request, "current") or None
+    reading = _short_parameter(request, "reading") or None
+    update = selectors.inbox_update(
+        user=request.user, since=since, with_rows=request.GET.get("rows") == "1", reading=reading
+    )
+    return render(request, "messaging/live_inbox.html", {"update": update, "current": current})
 
 
 @live_endpoint
@@ -135,8 +99,8 @@ def conversation_poll(request: HttpRequest, conversation_uuid: str) -> HttpRespo
 
     `token` (signed by the conversation page) proves membership without a read, so when
     nothing is new this costs one Query that returns nothing. `unread` is how many of the
-    other person's messages the page has shown since the last read; with `read=1` (the tab
-    is in front) those and the new ones are marked read: one more write, only then.
+    other person's messages the page has shown since the last read; `read=1` (the tab is in
+    front) marks them and the new ones read (services.catch_up).
     """
     conversation_uuid = check_live_token(
         user=request.user,
@@ -149,28 +113,11 @@ def conversation_poll(request: HttpRequest, conversation_uuid: str) -> HttpRespo
         raise _BadLiveRequest("unread must be a whole number.") from None
     if not 0 <= unread <= _MAX_UNREAD:
         raise _BadLiveRequest(f"unread must be between 0 and {_MAX_UNREAD}.")
-    after = request.GET.get("after", "")
-    messages = selectors.new_messages(
+    catch_up = services.catch_up(
         user=request.user,
         conversation_uuid=conversation_uuid,
-        after=after,
-        limit=LIVE_MESSAGES_PER_POLL,
+        after=request.GET.get("after", ""),
+        unread=unread,
+        mark_read=request.GET.get("read") == "1",
     )
-    for message in messages:
-        unread = 0 if message.is_mine else unread + 1  # sending means reading
-    newest = messages[-1].sort_key if messages else after
-    marked = False
-    if request.GET.get("read") == "1" and unread:
-        services.mark_read_up_to(
-            user=request.user, conversation_uuid=conversation_uuid, sort_key=newest, unread=unread
-        )
-        unread, marked = 0, True
-    return JsonResponse(
-        {
-            "messages": [_message_json(message) for message in messages],
-            "after": newest,
-            "unread": unread,
-            "read": marked,
-            "more": len(messages) == LIVE_MESSAGES_PER_POLL,
-        }
-    )
+    return render(request, "messaging/live_messages.html", {"catch_up": catch_up})

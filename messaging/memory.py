@@ -33,7 +33,7 @@ from .domain import (
     format_sort_key,
     parse_sort_key,
 )
-from .store import InvalidCursor, NotFound
+from .errors import Conflict, InvalidCursor, NotFound
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -88,7 +88,7 @@ class InMemoryStore:
             if data["list"] != list_id:
                 raise InvalidCursor("That page link belongs to another list.")
             return data["sk"], data["id"]
-        except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as error:
             raise InvalidCursor("That page link is damaged.") from error
 
     def _page(self, found, *, list_id, cursor, limit, key):
@@ -118,7 +118,8 @@ class InMemoryStore:
             limit=limit,
             key=lambda entry: (entry.sort_key, entry.conversation_uuid),
         )
-        unread = sum(1 for entry in mine if entry.unread > 0)
+        # Like DynamoDB, only the first page holds the counter: later pages start below it.
+        unread = 0 if cursor else sum(1 for entry in mine if entry.unread > 0)
         return InboxPage(items=found, next_cursor=next_cursor, unread_conversations=unread)
 
     def list_messages(
@@ -249,6 +250,12 @@ class InMemoryStore:
             raise ValueError("An import needs two different people and at least one message.")
         if any(new.sender.uuid not in {p.uuid for p in participants} for new in messages):
             raise ValueError("Every message must come from one of the participants.")
+        pair = self._pair(participants[0].uuid, participants[1].uuid)
+        if self.pairs.get(pair, conversation_uuid) != conversation_uuid:
+            raise Conflict(
+                f"These two people already have conversation {self.pairs[pair]}; "
+                f"import into that one instead of {conversation_uuid}."
+            )
         stored = self.messages.setdefault(conversation_uuid, [])
         known = {message.message_uuid for message in stored}
         for new in messages:
@@ -263,7 +270,7 @@ class InMemoryStore:
                         sort_key=format_sort_key(new.created_at),
                     )
                 )
-        self.pairs[self._pair(participants[0].uuid, participants[1].uuid)] = conversation_uuid
+        self.pairs[pair] = conversation_uuid
         newest = max(stored, key=lambda m: (m.sort_key, m.message_uuid))
         for owner, other in (participants, participants[::-1]):
             current = self.entries.get(owner.uuid, {}).get(conversation_uuid)

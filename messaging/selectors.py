@@ -48,10 +48,6 @@ class InboxRow:
     url: str  # the conversation page
     time: Stamp  # of last_message_at
 
-    @property
-    def when(self) -> str:
-        return self.time.label
-
 
 @dataclass(frozen=True)
 class Inbox:
@@ -71,6 +67,16 @@ class InboxState:
 
 
 @dataclass(frozen=True)
+class InboxUpdate:
+    """The inbox poll's answer: did the first inbox page change, and if asked, that page."""
+
+    state: str
+    changed: bool
+    unread_conversations: int
+    inbox: Inbox | None = None  # the redrawn first page: only when it changed and was asked for
+
+
+@dataclass(frozen=True)
 class MessageRow:
     message_uuid: str
     sender: Person
@@ -79,10 +85,6 @@ class MessageRow:
     is_mine: bool
     sort_key: str
     time: Stamp  # of created_at
-
-    @property
-    def when(self) -> str:
-        return self.time.label
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,22 @@ def inbox_state(*, user: User) -> InboxState:
     )
 
 
+def inbox_update(
+    *, user: User, since: str, with_rows: bool, reading: str | None = None
+) -> InboxUpdate:
+    """Has the first inbox page changed since state `since` (the one a page was drawn with)?
+
+    Idle: `inbox_state`'s one small Query. When it changed and the caller shows the list
+    (`with_rows`), also the first page, as `inbox(reading=...)` draws it.
+    """
+    current = inbox_state(user=user)
+    changed = current.state != since
+    if not (changed and with_rows):
+        return InboxUpdate(current.state, changed, current.unread_conversations)
+    page = inbox(user=user, reading=reading)
+    return InboxUpdate(page.live_state, True, page.unread_conversations, page)
+
+
 def _live_state(top: InboxEntry | None, top_unread: int, unread_conversations: int) -> str:
     raw = (
         "|".join([top.conversation_uuid, top.sort_key] if top else ["", ""])
@@ -228,7 +246,7 @@ def conversation_page(
     message_page = store.list_messages(conversation_uuid=entry.conversation_uuid, cursor=before)
     people = _people(
         [
-            *(row.other_user for row in inbox_page.items),
+            *(listed.other_user for listed in inbox_page.items),
             entry.other_user,
             *(message.sender for message in message_page.items),
         ]

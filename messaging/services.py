@@ -7,6 +7,8 @@ ask these functions; the store only keeps the data consistent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 
 from users.models import User
@@ -17,6 +19,7 @@ from .domain import InboxEntry, Message, UserRef
 from .store import get_store
 
 MAX_MESSAGE_LENGTH = 1024
+LIVE_MESSAGES_PER_POLL = 50
 
 
 def clean_message_text(text: str) -> str:
@@ -112,3 +115,45 @@ def mark_read_up_to(*, user: User, conversation_uuid: str, sort_key: str, unread
             sort_key=sort_key,
             unread=unread,
         )
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What an open conversation missed since the newest message it shows."""
+
+    messages: tuple[selectors.MessageRow, ...]  # oldest first
+    after: str  # the sort key to ask from next time
+    unread: int  # the other person's messages shown since the last read, after this one
+    marked_read: bool  # this call cleared the unread count
+    more: bool  # a full batch: ask again at once
+
+
+def catch_up(
+    *, user: User, conversation_uuid: str, after: str, unread: int, mark_read: bool
+) -> CatchUp:
+    """The messages after sort key `after` for a conversation open on screen, and its reading.
+
+    `unread` is how many of the other person's messages the page has shown since the last
+    read. With `mark_read` (the tab is in front) those and the new ones are marked read: one
+    write, only when there is something to mark. Membership must already be proven
+    (live_tokens.check_live_token): when nothing is new this is one Query and no SQL.
+    """
+    messages = selectors.new_messages(
+        user=user, conversation_uuid=conversation_uuid, after=after, limit=LIVE_MESSAGES_PER_POLL
+    )
+    for message in messages:
+        unread = 0 if message.is_mine else unread + 1  # sending means reading
+    newest = messages[-1].sort_key if messages else after
+    marked = mark_read and unread > 0
+    if marked:
+        mark_read_up_to(
+            user=user, conversation_uuid=conversation_uuid, sort_key=newest, unread=unread
+        )
+        unread = 0
+    return CatchUp(
+        messages=messages,
+        after=newest,
+        unread=unread,
+        marked_read=marked,
+        more=len(messages) == LIVE_MESSAGES_PER_POLL,
+    )

@@ -1,4 +1,4 @@
-"""The message store: the one interface services and selectors use, what it raises, which one.
+"""The message store: the one interface services and selectors use, and which one is in use.
 
 Two implementations keep this contract (`tests/integration/test_store_contract.py` runs the
 same behaviour tests against both): `messaging.dynamo.DynamoStore`, the DynamoDB table, and
@@ -6,7 +6,8 @@ same behaviour tests against both): `messaging.dynamo.DynamoStore`, the DynamoDB
 `get_store()` returns the one the `MESSAGE_STORE` setting names; nothing else picks one.
 
 The store keeps the data consistent (atomic sends, one conversation per pair, paging); the
-product's rules (who may write to whom, what a message may hold) are the services'.
+product's rules (who may write to whom, what a message may hold) are the services'. What it
+raises is in `messaging/errors.py`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from typing import Protocol
-
-from cruddur.errors import ServiceError
 
 from .domain import (
     DEFAULT_PAGE_SIZE,
@@ -26,37 +25,6 @@ from .domain import (
     Page,
     UserRef,
 )
-
-# --- errors: every implementation raises these; views and commands turn them into answers ---
-
-
-class StoreError(ServiceError):
-    """Base class; `str(error)` is one sentence a person can act on."""
-
-
-class NotFound(StoreError):
-    """The table, or the requested conversation, does not exist."""
-
-
-class TableNotFound(NotFound):
-    """The messages table does not exist (run `manage.py ddb_schema_load`)."""
-
-
-class Conflict(StoreError):
-    """A conditional write kept losing to concurrent writers beyond the retry budget."""
-
-
-class Unavailable(StoreError):
-    """The store cannot be reached: endpoint down, no credentials, network error."""
-
-
-class Throttled(Unavailable):
-    """The store kept throttling beyond the client's retries."""
-
-
-class InvalidCursor(StoreError):
-    """A cursor that is malformed or belongs to another list."""
-
 
 # --- the interface ---
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from messaging.dynamo import DynamoStore, get_dynamo_store
 from messaging.dynamo.items import message_from_image
-from messaging.store import Conflict, Unavailable
+from messaging.errors import Conflict, Unavailable
 
 logger = logging.getLogger("messaging.stream")
 

@@ -16,7 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ..domain import InboxEntry, Message, UserRef, format_sort_key, parse_sort_key
-from ..store import InvalidCursor
+from ..errors import InvalidCursor
 
 GSI_NAME = "message-group-sk-index"
 UNREAD_SORT_KEY = "UNREAD"

@@ -17,7 +17,7 @@ from ..domain import (
     format_sort_key,
     parse_sort_key,
 )
-from ..store import Conflict, StoreError
+from ..errors import Conflict, StoreError
 from . import actions, items
 from .items import GSI_NAME, UNREAD_SORT_KEY
 from .table import Attempt, Done, Rejected, Table, Write

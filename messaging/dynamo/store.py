@@ -23,7 +23,7 @@ from ..domain import (
     format_sort_key,
     parse_sort_key,
 )
-from ..store import InvalidCursor, NotFound
+from ..errors import InvalidCursor, NotFound
 from . import actions, items, jobs, schema
 from .items import ONE_MICROSECOND, UNREAD_SORT_KEY
 from .table import Attempt, Done, Stale, Table, Write
@@ -254,24 +254,15 @@ class DynamoStore:
                 "sort_key": message.sort_key,
                 "text": text,
             }
+            new_items = [
+                items.pair_item(sender.uuid, recipient.uuid, conversation_uuid),
+                items.message_item(message),
+                items.entry_item(owner_uuid=sender.uuid, other=recipient, unread=0, **shared),
+                items.entry_item(owner_uuid=recipient.uuid, other=sender, unread=1, **shared),
+            ]
             return Write(
                 [
-                    actions.put_new(
-                        name, items.pair_item(sender.uuid, recipient.uuid, conversation_uuid)
-                    ),
-                    actions.put_new(name, items.message_item(message)),
-                    actions.put_new(
-                        name,
-                        items.entry_item(
-                            owner_uuid=sender.uuid, other=recipient, unread=0, **shared
-                        ),
-                    ),
-                    actions.put_new(
-                        name,
-                        items.entry_item(
-                            owner_uuid=recipient.uuid, other=sender, unread=1, **shared
-                        ),
-                    ),
+                    *(actions.put_new(name, item) for item in new_items),
                     actions.counter_update(name, items.inbox_pk(recipient.uuid), 1),
                 ],
                 result=(conversation_uuid, message),

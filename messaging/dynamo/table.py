@@ -27,7 +27,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from cruddur.aws import is_aws
 
-from ..store import Conflict, StoreError, TableNotFound, Throttled, Unavailable
+from ..errors import Conflict, StoreError, TableNotFound, Throttled, Unavailable
 from . import metering
 from .items import ONE_MICROSECOND, to_plain, to_typed, typed_key
 

@@ -1,12 +1,17 @@
 // Live updates on the messaging pages: new messages in an open conversation, the inbox list
-// and the unread count in the navigation, by polling two small JSON endpoints
-// (messaging/views.py: inbox_poll, conversation_poll). Small and framework-free; the pages work
-// without it (reloading shows everything).
+// and the unread count in the navigation, by polling two small endpoints
+// (messaging/live_views.py: inbox_poll, conversation_poll). Small and framework-free; the pages
+// work without it (reloading shows everything).
+//
+// The server renders every row, message and badge with the pages' own templates. A poll answers
+// an HTML fragment whose root element carries the state in data-* attributes; this script
+// parses it with DOMParser (which runs no scripts) and swaps its elements in. It builds no
+// markup and sets no text of its own.
 //
 // One poll per tick asks "did my first inbox page change?" (one small DynamoDB read). Only when
 // it did does the tick fetch more: the redrawn list, and the open conversation's new messages.
 // Polling pauses while the tab is hidden and backs off while the server answers 503 or cannot
-// be reached. Text is only ever set with textContent.
+// be reached.
 (function () {
   "use strict";
 
@@ -57,7 +62,8 @@
 
   // --- requests ---
 
-  function getJSON(url) {
+  // The root element marked `marker` of the fragment the server answered.
+  function getFragment(url, marker) {
     var controller = window.AbortController ? new AbortController() : null;
     var timeout = controller
       ? setTimeout(function () {
@@ -67,14 +73,19 @@
     return fetch(url, {
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "application/json" },
+      headers: { Accept: "text/html" },
       signal: controller ? controller.signal : undefined,
     }).then(
       function (response) {
         clearTimeout(timeout);
-        var type = response.headers.get("Content-Type") || "";
-        if (response.ok && type.indexOf("application/json") === 0) return response.json();
-        throw { status: response.status };
+        if (!response.ok) throw { status: response.status };
+        return response.text().then(function (text) {
+          var fragment = new DOMParser().parseFromString(text, "text/html");
+          var root = fragment.querySelector("[" + marker + "]");
+          // Any other page (a login form after a redirect) will not change by asking again.
+          if (!root) throw { status: response.status };
+          return root;
+        });
       },
       function () {
         clearTimeout(timeout);
@@ -90,67 +101,27 @@
     return !status || status === 429 || status >= 500;
   }
 
-  // --- drawing (the same markup as the templates) ---
+  // --- swapping in what the server drew ---
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
+  // An element of a fragment, as a node of this page.
+  function adopt(element) {
+    return document.importNode(element, true);
   }
 
-  function badge(count) {
-    var node = el("span", "badge", String(count));
-    node.appendChild(el("span", "visually-hidden", " unread"));
-    return node;
+  function swapBadge(fresh) {
+    if (!navCount || !fresh) return;
+    fresh = adopt(fresh);
+    navCount.parentNode.replaceChild(fresh, navCount);
+    navCount = fresh;
   }
 
-  function timeElement(className, item) {
-    var node = el("time", className, item.when);
-    node.setAttribute("datetime", item.datetime);
-    node.setAttribute("title", item.title);
-    return node;
-  }
-
-  function showUnread(count) {
-    if (!navCount) return;
-    while (navCount.firstChild) navCount.removeChild(navCount.firstChild);
-    if (count > 0) navCount.appendChild(badge(count));
-  }
-
-  // templates/messaging/_conversation_list.html
-  function rowItem(row) {
-    var link = el("a", row.unread ? "convo is-unread" : "convo");
-    link.setAttribute("href", row.url);
-    if (row.uuid === reading) link.setAttribute("aria-current", "page");
-    var avatar = el("span", "avatar", row.initial);
-    avatar.setAttribute("aria-hidden", "true");
-    var who = el("span", "convo-who");
-    who.appendChild(el("span", "convo-name", row.name));
-    who.appendChild(document.createTextNode(" "));
-    who.appendChild(el("span", "handle", "@" + row.handle));
-    var head = el("span", "convo-head");
-    head.appendChild(who);
-    head.appendChild(timeElement("convo-when", row));
-    var main = el("span", "convo-main");
-    main.appendChild(head);
-    main.appendChild(el("span", "convo-last", row.last_message));
-    link.appendChild(avatar);
-    link.appendChild(main);
-    if (row.unread) link.appendChild(badge(row.unread));
-    var item = el("li");
-    item.appendChild(link);
-    return item;
-  }
-
-  function drawRows(rows, olderUrl) {
+  function drawRows(fresh, olderUrl) {
     var focused = list.contains(document.activeElement)
       ? document.activeElement.getAttribute("href")
       : null;
-    while (list.firstChild) list.removeChild(list.firstChild);
-    rows.forEach(function (row) {
-      list.appendChild(rowItem(row));
-    });
+    fresh = adopt(fresh);
+    list.parentNode.replaceChild(fresh, list);
+    list = fresh;
     if (focused) {
       // Keep the keyboard where it was.
       list.querySelectorAll("a").forEach(function (link) {
@@ -158,7 +129,7 @@
       });
     }
     var empty = document.querySelector("[data-live-empty]");
-    if (empty) empty.hidden = rows.length > 0;
+    if (empty) empty.hidden = list.children.length > 0;
     // The first page's "Older" link follows the redrawn page (a reload adds a missing one).
     var older = document.querySelector("[data-live-older] a[rel=next]");
     if (older) {
@@ -167,52 +138,51 @@
     }
   }
 
-  // templates/messaging/conversation.html
-  function appendMessage(message) {
-    if (thread.seen[message.uuid]) return;
-    thread.seen[message.uuid] = true;
+  function appendMessages(fresh) {
     var box = thread.element;
     var atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-    var item = el("li", message.mine ? "msg msg-mine" : "msg");
-    item.setAttribute("data-message-uuid", message.uuid);
-    var meta = el("p", "msg-meta");
-    meta.appendChild(el("span", "msg-author", message.author));
-    meta.appendChild(document.createTextNode(" "));
-    meta.appendChild(timeElement(null, message));
-    var bubble = el("div", "bubble");
-    bubble.appendChild(meta);
-    bubble.appendChild(el("p", "msg-text", message.text));
-    item.appendChild(bubble);
-    thread.messages.appendChild(item);
+    fresh.querySelectorAll("[data-message-uuid]").forEach(function (item) {
+      var uuid = item.getAttribute("data-message-uuid");
+      if (thread.seen[uuid]) return;
+      thread.seen[uuid] = true;
+      thread.messages.appendChild(adopt(item));
+    });
     if (atEnd) box.scrollTop = box.scrollHeight; // follow the conversation, unless reading back
+  }
+
+  function count(element, name) {
+    return parseInt(element.getAttribute(name), 10) || 0;
   }
 
   // --- polls ---
 
   function pollInbox() {
     var url = inboxUrl + "?since=" + encodeURIComponent(state);
-    if (list) url += "&rows=1";
+    if (list) {
+      url += "&rows=1";
+      if (reading) url += "&current=" + encodeURIComponent(reading); // drawn aria-current
+    }
     if (thread && lookingAt()) url += "&reading=" + encodeURIComponent(reading);
-    return getJSON(url).then(function (data) {
-      state = data.state;
-      showUnread(data.unread_conversations);
-      if (!data.rows) return;
-      if (list) drawRows(data.rows, data.older_url);
-      if (thread) noticeOwnRow(data);
+    return getFragment(url, "data-inbox-update").then(function (update) {
+      state = update.getAttribute("data-state");
+      swapBadge(update.querySelector("[data-live-unread]"));
+      var rows = update.querySelector("[data-live-list]");
+      if (!rows) return;
+      if (thread) noticeOwnRow(rows, count(update, "data-reading-unread"));
+      if (list) drawRows(rows, update.getAttribute("data-older-url"));
     });
   }
 
-  function noticeOwnRow(data) {
-    data.rows.forEach(function (row) {
-      if (row.uuid !== reading) return;
-      if (row.sort_key !== thread.rowSortKey) {
-        thread.rowSortKey = row.sort_key;
-        thread.behind = true;
-        thread.tries = 0;
-      }
-    });
+  function noticeOwnRow(rows, readingUnread) {
+    // The server drew this conversation's row with its sort key (the list's `current`).
+    var own = rows.querySelector("[data-sort-key]");
+    if (own && own.getAttribute("data-sort-key") !== thread.rowSortKey) {
+      thread.rowSortKey = own.getAttribute("data-sort-key");
+      thread.behind = true;
+      thread.tries = 0;
+    }
     // The list shows this conversation as read because this tab will mark it: make sure it does.
-    if (!thread.behind && data.reading_unread > thread.unread) thread.unread = data.reading_unread;
+    if (!thread.behind && readingUnread > thread.unread) thread.unread = readingUnread;
   }
 
   function pollThread() {
@@ -223,15 +193,17 @@
       "&unread=" +
       thread.unread +
       (lookingAt() ? "&read=1" : "");
-    return getJSON(url).then(
-      function (data) {
-        data.messages.forEach(appendMessage);
-        if (data.after > thread.after) thread.after = data.after;
-        thread.unread = data.unread;
+    return getFragment(url, "data-new-messages").then(
+      function (fresh) {
+        appendMessages(fresh);
+        var after = fresh.getAttribute("data-after");
+        if (after > thread.after) thread.after = after;
+        thread.unread = count(fresh, "data-unread");
         // Reads may lag a write for a moment: look again a few times if the row's message
         // has not shown up yet.
         thread.behind =
-          data.more || (thread.after < thread.rowSortKey && ++thread.tries < CATCH_UP_TRIES);
+          fresh.getAttribute("data-more") === "true" ||
+          (thread.after < thread.rowSortKey && ++thread.tries < CATCH_UP_TRIES);
       },
       function (error) {
         if (retryable(error)) throw error;

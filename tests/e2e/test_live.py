@@ -74,6 +74,7 @@ def test_bayko_sends_andrew_sees_it_live_and_his_inbox_marks_it(login, stack):
         mark_document(page)
     inbox.bring_to_front()  # he looks at his inbox; the conversation stays open beside it
     assert conversation.evaluate("document.hasFocus()") is False
+    rows(inbox).first.focus()  # the keyboard is on Londo's row
     shown_before = messages(conversation).count()
 
     bayko = login("bayko")
@@ -111,7 +112,13 @@ def test_bayko_sends_andrew_sees_it_live_and_his_inbox_marks_it(login, stack):
     expect(rows(inbox).nth(1)).to_contain_text("Londo Mollari")
     expect(rows(inbox).nth(1)).not_to_have_class(re.compile(r"\bis-unread\b"))
     expect(nav_badge(inbox)).to_have_text("1 unread")
+    expect(rows(inbox).nth(1)).to_be_focused()  # the redraw kept the keyboard on Londo's row
     assert same_document(inbox)
+    # The conversation's own sidebar was redrawn too, its row still the current page.
+    sidebar_top = rows(conversation).first
+    expect(sidebar_top).to_contain_text(second)
+    expect(sidebar_top).to_have_attribute("aria-current", "page")
+    expect(conversation.locator(".convo-list a[aria-current]")).to_have_count(1)
     # The conversation's tab was not in front: it did not mark them read either.
     expect(nav_badge(conversation)).to_have_text("1 unread")
     screenshot(inbox, "live-inbox.png")
@@ -226,9 +233,9 @@ def test_polling_backs_off_on_503_and_recovers(login, stack):
         failing.append(route.request.url)
         route.fulfill(
             status=503,
-            content_type="application/json",
+            content_type="text/plain; charset=utf-8",
             headers={"Retry-After": "5"},
-            body='{"error": "Messaging is unavailable; trying again shortly."}',
+            body="Messaging is unavailable; trying again shortly.",
         )
 
     page.route(POLL, unavailable)

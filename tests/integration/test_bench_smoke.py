@@ -69,11 +69,10 @@ def test_smoke_run_reads_the_page_costs_from_the_server(smoke_run):
 def test_smoke_run_writes_the_report(smoke_run):
     document = (smoke_run / "BENCHMARKS.md").read_text()
     assert "| smoke | DynamoDB (moto) | inbox |" in document
-    assert "## Targets" in document
-    results = json.loads((smoke_run / "bench-results.json").read_text())
-    probe = results["sizes"]["smoke"]["probe"]
-    assert set(probe) == {"scaled", "stock"}
-    assert set(results["sizes"]["smoke"]["profile"]) == {"floor", "inbox", "conversation"}
+    assert "| smoke | in-memory | inbox |" in document
+    assert "## Targets" in document and "## How to read these numbers" in document
+    assert "| inbox ≤ 1 RCU per page of 20 (size smoke) |" in document
+    assert {path.name for path in smoke_run.iterdir()} == {"BENCHMARKS.md", "bench-results.json"}
 
 
 def test_the_dataset_is_the_same_every_time():

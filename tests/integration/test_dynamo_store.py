@@ -18,7 +18,7 @@ from messaging.dynamo import schema, track_usage
 from messaging.dynamo import store as store_module
 from messaging.dynamo import table as table_module
 from messaging.dynamo.items import GSI_NAME
-from messaging.store import (
+from messaging.errors import (
     Conflict,
     InvalidCursor,
     NotFound,
@@ -26,8 +26,8 @@ from messaging.store import (
     TableNotFound,
     Throttled,
     Unavailable,
-    reset_stores,
 )
+from messaging.store import reset_stores
 from tests.helpers import read_position
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -1,7 +1,6 @@
 """What a live poll costs on DynamoDB, measured over moto's HTTP server: idle polls must stay
 one small read whatever the inbox and conversation hold."""
 
-import json
 from urllib.parse import urlencode
 
 import pytest
@@ -10,7 +9,13 @@ from django.urls import resolve, reverse
 
 from messaging import services
 from messaging.dynamo import get_dynamo_store, schema, track_usage
-from tests.unit.test_live_views import Thread, attribute, signed_in
+from tests.unit.test_live_views import (
+    Thread,
+    attribute,
+    inbox_answer,
+    signed_in,
+    thread_answer,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +26,8 @@ def dynamodb(moto_endpoint):
     return get_dynamo_store()
 
 
-def measured(user, url, params):
-    """Call the view behind `url` as `user` inside `track_usage()`.
+def measured(user, url, params, read):
+    """Call the view behind `url` as `user` inside `track_usage()`; its answer as `read` reads it.
 
     Straight to the view (RequestFactory): the project's cost middleware opens its own
     `track_usage()` per request, which would hide the calls from this one.
@@ -33,8 +38,7 @@ def measured(user, url, params):
     match = resolve(path)
     with track_usage() as usage:
         response = match.func(request, *match.args, **match.kwargs)
-    assert response.status_code == 200, response.content
-    return json.loads(response.content), usage
+    return read(response), usage
 
 
 def figures(usage) -> str:
@@ -63,14 +67,18 @@ def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user
     inbox_state = attribute(client.get("/messages/").content.decode(), "data-state")
     report = []
 
-    body, idle_inbox = measured(andrew, inbox_url, {"since": inbox_state, "rows": "1"})
+    body, idle_inbox = measured(
+        andrew, inbox_url, {"since": inbox_state, "rows": "1"}, inbox_answer
+    )
     assert body["changed"] is False
     assert (idle_inbox.requests, idle_inbox.items_read) == (1, 2)  # counter + newest row
     assert idle_inbox.bytes_read < 600
     assert idle_inbox.read_units == 0.5
     report.append(f"inbox poll, idle:         {figures(idle_inbox)}")
 
-    body, idle_thread = measured(andrew, thread_url, {"after": thread.after, "read": "1"})
+    body, idle_thread = measured(
+        andrew, thread_url, {"after": thread.after, "read": "1"}, thread_answer
+    )
     assert body["messages"] == []
     assert (idle_thread.requests, idle_thread.items_read, idle_thread.bytes_read) == (1, 0, 0)
     assert idle_thread.read_units == 0.5
@@ -79,14 +87,19 @@ def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user
     services.send_message(sender=bayko, conversation_uuid=group, text="Are you there?")
 
     body, busy_inbox = measured(
-        andrew, inbox_url, {"since": inbox_state, "rows": "1", "reading": group}
+        andrew,
+        inbox_url,
+        {"since": inbox_state, "rows": "1", "current": group, "reading": group},
+        inbox_answer,
     )
     assert body["changed"] is True and body["rows"][0]["uuid"] == group
     assert [c.operation for c in busy_inbox.calls] == ["query", "query"]
     state_after_busy = body["state"]  # as it will be once this tab marks the message read
     report.append(f"inbox poll, busy:         {figures(busy_inbox)}")
 
-    body, busy_thread = measured(andrew, thread_url, {"after": thread.after, "read": "1"})
+    body, busy_thread = measured(
+        andrew, thread_url, {"after": thread.after, "read": "1"}, thread_answer
+    )
     assert [m["text"] for m in body["messages"]] == ["Are you there?"]
     assert body["read"] is True
     assert [c.operation for c in busy_thread.calls] == ["query", "transact_write_items"]
@@ -109,7 +122,9 @@ def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user
     assert stored[0]["last_read_sk"] == row.sort_key
 
     # ... and the next poll is idle again, at the state the busy poll promised.
-    body, after_busy = measured(andrew, inbox_url, {"since": state_after_busy, "rows": "1"})
+    body, after_busy = measured(
+        andrew, inbox_url, {"since": state_after_busy, "rows": "1"}, inbox_answer
+    )
     assert body["changed"] is False and after_busy.requests == 1
     print("\nDynamoDB cost per poll (capacity computed from item sizes by AWS's rules):")
     print("\n".join(report))

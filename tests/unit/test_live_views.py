@@ -1,21 +1,27 @@
-"""The live endpoints (static/js/live.js polls them): over the in-memory store, then their
-DynamoDB cost measured over moto's HTTP server with `track_usage`.
+"""The live endpoints (static/js/live.js polls them) and the service behind the conversation
+poll, over the in-memory store. Their DynamoDB cost is measured over moto's HTTP server in
+tests/integration/test_live_cost.py.
 
-Run with `-s` to see the measured costs.
+The endpoints answer HTML fragments drawn with the pages' own partials; these tests read them
+the way live.js does (the root's data-* attributes, the elements it swaps in), and check that
+a row, a message and the unread badge are the same markup in a poll's answer as in a page.
 """
 
+import dataclasses
 import html as html_lib
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
-from django.urls import reverse
+from django.test.html import Element, parse_html
+from django.urls import resolve, reverse
 from django.utils import timezone
 
-from messaging import store
+from messaging import errors, services
 from messaging.domain import NewMessage
 from tests.helpers import ref
 
@@ -85,18 +91,154 @@ def row_uuids(body):
     return [row["uuid"] for row in body["rows"]]
 
 
+# --- reading the fragments as live.js does ---
+
+
+def fragment(response) -> Element:
+    """The root element of a poll's answer: one HTML element, as live.js parses it."""
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    root = parse_html(response.content.decode())
+    assert isinstance(root, Element) and root.name, "one root element"
+    return root
+
+
+def page_tree(response) -> Element:
+    assert response.status_code == 200, response.content
+    return parse_html(response.content.decode())
+
+
+def descendants(node: Element) -> Iterator[Element]:
+    for child in node.children:
+        if isinstance(child, Element):
+            yield child
+            yield from descendants(child)
+
+
+def attrs(element: Element) -> dict[str, str | None]:
+    return dict(element.attributes)
+
+
+def having(node: Element, attribute: str) -> list[Element]:
+    return [e for e in descendants(node) if attribute in attrs(e)]
+
+
+def with_class(node: Element, name: str) -> list[Element]:
+    return [e for e in descendants(node) if name in (attrs(e).get("class") or "").split()]
+
+
+def one(node: Element, class_name: str) -> Element:
+    [found] = with_class(node, class_name)
+    return found
+
+
+def text(element: Element) -> str:
+    return "".join(c if isinstance(c, str) else text(c) for c in element.children)
+
+
+def flag(value: str | None) -> bool:
+    return {"true": True, "false": False}[value]
+
+
+def badge_count(node: Element) -> int:
+    """The number on a `.badge` (0 without one), which reads "<n> unread"."""
+    badges = with_class(node, "badge")
+    if not badges:
+        return 0
+    [badge] = badges
+    assert text(one(badge, "visually-hidden")) == "unread"
+    return int(badge.children[0])
+
+
+def time_fields(node: Element) -> dict[str, object]:
+    [time] = [e for e in descendants(node) if e.name == "time"]
+    return {"when": text(time), "datetime": attrs(time)["datetime"], "title": attrs(time)["title"]}
+
+
+def row_fields(item: Element) -> dict[str, object]:
+    """An inbox row as the person sees it (`_conversation_list.html`)."""
+    assert item.name == "li"
+    [link] = [e for e in item.children if isinstance(e, Element)]
+    href = attrs(link)["href"]
+    unread = badge_count(link)
+    assert ("is-unread" in attrs(link)["class"].split()) == (unread > 0)
+    return {
+        "uuid": resolve(href).kwargs["conversation_uuid"],
+        "url": href,
+        "name": text(one(link, "convo-name")),
+        "handle": text(one(link, "handle")).removeprefix("@"),
+        "initial": text(one(link, "avatar")),
+        "last_message": text(one(link, "convo-last")),
+        **time_fields(link),
+        "unread": unread,
+        "current": attrs(link).get("aria-current") == "page",
+        "sort_key": attrs(item).get("data-sort-key"),  # drawn on the current row only
+    }
+
+
+def message_fields(item: Element) -> dict[str, object]:
+    """A message as the person sees it (`_messages.html`)."""
+    assert item.name == "li"
+    assert not [e for e in descendants(item) if e.name not in {"div", "p", "span", "time"}]
+    return {
+        "uuid": attrs(item)["data-message-uuid"],
+        "author": text(one(item, "msg-author")),
+        "mine": "msg-mine" in attrs(item)["class"].split(),
+        "text": text(one(item, "msg-text")),
+        **time_fields(item),
+    }
+
+
+def inbox_answer(response) -> dict[str, object]:
+    """What live.js takes from an inbox poll's answer; the list only when it was redrawn."""
+    root = fragment(response)
+    assert (root.name, "data-inbox-update" in attrs(root)) == ("div", True)
+    [badge] = having(root, "data-live-unread")
+    body = {
+        "state": attrs(root)["data-state"],
+        "changed": flag(attrs(root)["data-changed"]),
+        "unread_conversations": badge_count(badge),
+    }
+    lists = having(root, "data-live-list")
+    if lists:
+        [redrawn] = lists
+        body.update(
+            rows=[row_fields(item) for item in redrawn.children],
+            older_url=attrs(root).get("data-older-url"),
+            reading_unread=int(attrs(root)["data-reading-unread"]),
+        )
+    return body
+
+
+def thread_answer(response) -> dict[str, object]:
+    """What live.js takes from a conversation poll's answer."""
+    root = fragment(response)
+    assert (root.name, "data-new-messages" in attrs(root)) == ("ol", True)
+    return {
+        "messages": [message_fields(item) for item in root.children],
+        "after": attrs(root)["data-after"],
+        "unread": int(attrs(root)["data-unread"]),
+        "read": flag(attrs(root)["data-read"]),
+        "more": flag(attrs(root)["data-more"]),
+    }
+
+
+def text_error(response, status: int) -> str:
+    assert response.status_code == status
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    return response.content.decode()
+
+
 # --- access ---
 
 
 @pytest.mark.parametrize("name", ["poll", "conversation_poll"])
-def test_polls_require_login_and_answer_json(client, memory_store, name):
+def test_polls_require_login_and_answer_a_short_text(client, memory_store, name):
     args = [str(uuid.uuid4())] if name == "conversation_poll" else []
 
     response = client.get(reverse(f"messaging:{name}", args=args), {"after": "x", "token": "y"})
 
-    assert response.status_code == 403
-    assert response["Content-Type"] == "application/json"
-    assert "Sign in" in response.json()["error"]
+    assert "Sign in" in text_error(response, 403)
     assert memory_store.calls == []
 
 
@@ -130,8 +272,7 @@ def test_idle_conversation_poll_is_one_query_and_no_names_lookup(
     with django_assert_max_num_queries(2):  # the session and the user, nothing else
         response = thread.poll()
 
-    assert response.status_code == 200
-    assert response.json() == {
+    assert thread_answer(response) == {
         "messages": [],
         "after": thread.after,
         "unread": 0,
@@ -147,10 +288,12 @@ def test_new_messages_come_in_order_once_and_the_position_moves_on(memory_store,
     first = send(memory_store, group, bayko, "one <b>bold</b> & more")
     second = send(memory_store, group, bayko, "two")
 
-    body = thread.poll().json()
+    response = thread.poll()
+    body = thread_answer(response)
 
     assert [m["uuid"] for m in body["messages"]] == [first.message_uuid, second.message_uuid]
     assert [m["text"] for m in body["messages"]] == ["one <b>bold</b> & more", "two"]
+    assert "one &lt;b&gt;bold&lt;/b&gt; &amp; more" in response.content.decode()  # escaped
     assert body["messages"][0]["author"] == "Andrew Bayko"
     assert body["messages"][0]["mine"] is False
     assert body["messages"][0]["when"] == "now"
@@ -158,7 +301,7 @@ def test_new_messages_come_in_order_once_and_the_position_moves_on(memory_store,
     assert body["after"] == second.sort_key
     assert (body["unread"], body["read"]) == (2, False)
     # Polling on from the new position: nothing twice.
-    assert thread.poll(after=body["after"], unread=body["unread"]).json()["messages"] == []
+    assert thread_answer(thread.poll(after=body["after"], unread=body["unread"]))["messages"] == []
 
 
 def test_own_messages_reset_the_unread_guess_and_show_as_yours(memory_store, andrew, bayko):
@@ -168,7 +311,7 @@ def test_own_messages_reset_the_unread_guess_and_show_as_yours(memory_store, and
     send(memory_store, group, andrew, "mine, from another tab")
     send(memory_store, group, bayko, "theirs again")
 
-    body = thread.poll(unread=5).json()
+    body = thread_answer(thread.poll(unread=5))
 
     assert [(m["author"], m["mine"]) for m in body["messages"]] == [
         ("Andrew Bayko", False),
@@ -185,7 +328,7 @@ def test_a_tab_in_front_marks_what_it_shows_read(memory_store, andrew, bayko):
     send(memory_store, group, bayko, "are you there?")
     memory_store.calls.clear()
 
-    body = thread.poll(read="1").json()
+    body = thread_answer(thread.poll(read="1"))
 
     assert (body["unread"], body["read"]) == (0, True)
     assert memory_store.calls == ["list_messages_after", "mark_read"]
@@ -198,11 +341,11 @@ def test_a_tab_behind_marks_nothing_until_it_comes_to_front(memory_store, andrew
     thread = Thread(signed_in(andrew), group)
     send(memory_store, group, bayko, "while you were away")
 
-    away = thread.poll().json()
+    away = thread_answer(thread.poll())
     assert memory_store.entries[str(andrew.uuid)][group].unread == 1
     memory_store.calls.clear()
 
-    back = thread.poll(after=away["after"], unread=away["unread"], read="1").json()
+    back = thread_answer(thread.poll(after=away["after"], unread=away["unread"], read="1"))
 
     assert (back["messages"], back["unread"], back["read"]) == ([], 0, True)
     assert memory_store.calls == ["list_messages_after", "mark_read"]
@@ -215,7 +358,7 @@ def test_nothing_to_mark_writes_nothing(memory_store, andrew, bayko):
     send(memory_store, group, andrew, "only mine")
     memory_store.calls.clear()
 
-    body = thread.poll(read="1").json()
+    body = thread_answer(thread.poll(read="1"))
 
     assert (body["unread"], body["read"]) == (0, False)
     assert memory_store.calls == ["list_messages_after"]
@@ -251,8 +394,7 @@ def test_a_missing_or_forged_token_is_404(memory_store, andrew, bayko, token):
     url = reverse("messaging:conversation_poll", args=[group])
     response = thread.client.get(url, {"token": token, "after": thread.after})
 
-    assert response.status_code == 404
-    assert response.json() == {"error": "No such conversation."}
+    assert text_error(response, 404) == "No such conversation."
     assert memory_store.calls == []
 
 
@@ -271,7 +413,8 @@ def test_a_token_works_only_for_its_user_and_conversation(memory_store, andrew, 
         {"after": thread.after},
     )
 
-    assert [r.status_code for r in (as_londo, as_bayko, elsewhere)] == [404, 404, 404]
+    for response in (as_londo, as_bayko, elsewhere):
+        assert text_error(response, 404) == "No such conversation."
     assert memory_store.calls == []
 
 
@@ -282,8 +425,7 @@ def test_a_bad_position_is_400(memory_store, andrew, bayko, after):
 
     response = thread.poll(after=after)
 
-    assert response.status_code == 400
-    assert "error" in response.json()
+    assert text_error(response, 400)
 
 
 @pytest.mark.parametrize("unread", ["x", "-1", "10001", "1.5"])
@@ -294,7 +436,7 @@ def test_a_bad_unread_guess_is_400(memory_store, andrew, bayko, unread):
 
     response = thread.poll(unread=unread)
 
-    assert response.status_code == 400
+    assert "unread" in text_error(response, 400)
     assert memory_store.calls == []
 
 
@@ -311,7 +453,7 @@ def test_idle_inbox_poll_is_one_small_query(
     memory_store.calls.clear()
 
     with django_assert_max_num_queries(2):
-        body = inbox_poll(client, since=state, rows="1").json()
+        body = inbox_answer(inbox_poll(client, since=state, rows="1"))
 
     assert body == {"state": state, "changed": False, "unread_conversations": 0}
     assert memory_store.calls == ["list_conversations"]
@@ -326,7 +468,7 @@ def test_a_new_message_moves_its_conversation_to_the_top_marked(memory_store, an
     send(memory_store, with_bayko, bayko, "Up you go")
     memory_store.calls.clear()
 
-    body = inbox_poll(client, since=state, rows="1").json()
+    body = inbox_answer(inbox_poll(client, since=state, rows="1"))
 
     assert body["changed"] is True
     assert body["state"] != state
@@ -335,11 +477,13 @@ def test_a_new_message_moves_its_conversation_to_the_top_marked(memory_store, an
     assert (top["name"], top["handle"], top["initial"]) == ("Andrew Bayko", "bayko", "A")
     assert (top["last_message"], top["unread"], top["when"]) == ("Up you go", 1, "now")
     assert top["url"] == reverse("messaging:conversation", args=[with_bayko])
+    assert body["rows"][1]["unread"] == 0
+    assert not any(row["current"] for row in body["rows"])  # no conversation open beside it
     assert body["unread_conversations"] == 1
     assert body["older_url"] is None
     assert memory_store.calls == ["list_conversations", "list_conversations"]
     # From the new state on, quiet again.
-    assert inbox_poll(client, since=body["state"], rows="1").json()["changed"] is False
+    assert inbox_answer(inbox_poll(client, since=body["state"], rows="1"))["changed"] is False
 
 
 def test_without_a_list_the_poll_only_counts(memory_store, andrew, bayko):
@@ -348,7 +492,7 @@ def test_without_a_list_the_poll_only_counts(memory_store, andrew, bayko):
     client = signed_in(andrew)
     memory_store.calls.clear()
 
-    body = inbox_poll(client, since="").json()
+    body = inbox_answer(inbox_poll(client, since=""))
 
     assert body["changed"] is True
     assert body["unread_conversations"] == 1
@@ -364,7 +508,7 @@ def test_a_read_elsewhere_changes_the_state(memory_store, andrew, bayko):
 
     Thread(signed_in(andrew), group)  # opened in another tab: marked read
 
-    body = inbox_poll(client, since=state, rows="1").json()
+    body = inbox_answer(inbox_poll(client, since=state, rows="1"))
     assert body["changed"] is True
     assert (body["unread_conversations"], body["rows"][0]["unread"]) == (0, 0)
 
@@ -374,14 +518,19 @@ def test_the_conversation_being_read_shows_read_and_reports_its_count(memory_sto
     thread = Thread(signed_in(andrew), group)
     send(memory_store, group, bayko, "new")
 
-    body = inbox_poll(thread.client, since=thread.state, rows="1", reading=group).json()
+    body = inbox_answer(
+        inbox_poll(thread.client, since=thread.state, rows="1", current=group, reading=group)
+    )
 
     assert body["rows"][0]["unread"] == 0
+    assert body["rows"][0]["current"] is True
     assert body["unread_conversations"] == 0
     assert body["reading_unread"] == 1
     # Once the tab marks it read, the state is what the poll promised: quiet again.
     thread.poll(read="1")
-    assert inbox_poll(thread.client, since=body["state"], rows="1").json()["changed"] is False
+    assert (
+        inbox_answer(inbox_poll(thread.client, since=body["state"], rows="1"))["changed"] is False
+    )
 
 
 def test_a_conversation_page_starts_in_step_with_the_poll(memory_store, andrew, bayko, londo):
@@ -392,7 +541,7 @@ def test_a_conversation_page_starts_in_step_with_the_poll(memory_store, andrew, 
 
     thread = Thread(signed_in(andrew), group)  # marks `group` read while rendering
 
-    body = inbox_poll(thread.client, since=thread.state, rows="1").json()
+    body = inbox_answer(inbox_poll(thread.client, since=thread.state, rows="1"))
     assert body["changed"] is False
     assert body["unread_conversations"] == 1
 
@@ -402,17 +551,18 @@ def test_the_older_link_follows_the_redrawn_first_page(memory_store, andrew, mak
         seed(memory_store, andrew, make_user(f"user{i:02d}"))
     client = signed_in(andrew)
 
-    body = inbox_poll(client, since="", rows="1").json()
+    body = inbox_answer(inbox_poll(client, since="", rows="1"))
 
     assert len(body["rows"]) == 20
     assert body["older_url"].startswith("/messages/?cursor=")
     assert client.get(body["older_url"]).status_code == 200
 
 
-def test_a_state_too_long_is_400(memory_store, andrew):
-    response = inbox_poll(signed_in(andrew), since="x" * 65)
+@pytest.mark.parametrize("name", ["since", "current", "reading"])
+def test_a_state_or_conversation_too_long_is_400(memory_store, andrew, name):
+    response = inbox_poll(signed_in(andrew), **{"since": "", "rows": "1", name: "x" * 65})
 
-    assert response.status_code == 400
+    assert name in text_error(response, 400)
     assert memory_store.calls == []
 
 
@@ -422,13 +572,13 @@ def test_a_state_too_long_is_400(memory_store, andrew):
 @pytest.mark.parametrize(
     "error",
     [
-        store.Unavailable("down"),
-        store.Throttled("slow down"),
-        store.TableNotFound("no table"),
-        store.Conflict("busy"),
+        errors.Unavailable("down"),
+        errors.Throttled("slow down"),
+        errors.TableNotFound("no table"),
+        errors.Conflict("busy"),
     ],
 )
-def test_polls_answer_503_json_when_dynamodb_is_unavailable(memory_store, andrew, bayko, error):
+def test_polls_answer_503_when_dynamodb_is_unavailable(memory_store, andrew, bayko, error):
     group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)
     memory_store.fail_with = error
@@ -436,10 +586,8 @@ def test_polls_answer_503_json_when_dynamodb_is_unavailable(memory_store, andrew
     responses = [thread.poll(), inbox_poll(thread.client, since="", rows="1")]
 
     for response in responses:
-        assert response.status_code == 503
-        assert response["Content-Type"] == "application/json"
+        assert "unavailable" in text_error(response, 503)
         assert response["Retry-After"] == "5"
-        assert "unavailable" in response.json()["error"]
 
 
 # --- the pages carry what the script needs ---
@@ -482,3 +630,144 @@ def test_an_empty_inbox_has_a_list_for_the_first_conversation(memory_store, andr
 
     assert '<ul class="convo-list" role="list" data-live-list>' in html
     assert "data-live-empty" in html
+
+
+# --- one source of markup: a poll sends what the pages print ---
+
+
+def test_a_row_and_the_badge_are_the_same_markup_in_the_poll_as_in_the_pages(
+    memory_store, andrew, bayko, londo
+):
+    group = seed(memory_store, andrew, bayko)
+    other = seed(memory_store, andrew, londo)
+    send(memory_store, other, londo, "unread, with <i>markup</i> & an ampersand")
+    client = signed_in(andrew)
+
+    inbox = page_tree(client.get("/messages/"))
+    polled = fragment(inbox_poll(client, since="", rows="1"))
+
+    [page_list], [polled_list] = having(inbox, "data-live-list"), having(polled, "data-live-list")
+    assert [row_fields(item)["uuid"] for item in polled_list.children] == [other, group]
+    assert polled_list == page_list  # the list, row by row, element by element
+    assert having(polled, "data-live-unread") == having(inbox, "data-live-unread")
+    assert badge_count(having(polled, "data-live-unread")[0]) == 1
+
+    # The conversation page's sidebar: the open conversation is the current row.
+    conversation = page_tree(client.get(reverse("messaging:conversation", args=[group])))
+    polled = fragment(inbox_poll(client, since="", rows="1", current=group, reading=group))
+
+    [page_list], [polled_list] = (
+        having(conversation, "data-live-list"),
+        having(polled, "data-live-list"),
+    )
+    assert polled_list == page_list
+    assert [row_fields(item)["current"] for item in polled_list.children] == [False, True]
+    assert having(polled, "data-live-unread") == having(conversation, "data-live-unread")
+
+
+def test_a_message_is_the_same_markup_in_the_poll_as_in_the_page(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
+    thread = Thread(signed_in(andrew), group)
+    theirs = send(memory_store, group, bayko, "theirs, with <b>markup</b> & an ampersand")
+    mine = send(memory_store, group, andrew, "mine")
+
+    polled = fragment(thread.poll()).children
+    page = page_tree(thread.client.get(reverse("messaging:conversation", args=[group])))
+
+    [shown] = having(page, "data-live-messages")
+    by_uuid = {attrs(item)["data-message-uuid"]: item for item in shown.children}
+    assert [attrs(item)["data-message-uuid"] for item in polled] == [
+        theirs.message_uuid,
+        mine.message_uuid,
+    ]
+    assert polled == [by_uuid[theirs.message_uuid], by_uuid[mine.message_uuid]]
+    assert [message_fields(item)["mine"] for item in polled] == [False, True]
+
+
+def test_the_open_conversation_row_is_drawn_current_with_its_sort_key(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
+    client = signed_in(andrew)
+    send(memory_store, group, bayko, "moves the row")
+    row_sort_key = memory_store.entries[str(andrew.uuid)][group].sort_key
+
+    [plain] = inbox_answer(inbox_poll(client, since="", rows="1"))["rows"]
+    [current] = inbox_answer(inbox_poll(client, since="", rows="1", current=group))["rows"]
+
+    assert (plain["current"], plain["sort_key"]) == (False, None)
+    assert (current["current"], current["sort_key"]) == (True, row_sort_key)
+    assert current["unread"] == 1  # open but not in front: not marked, so not shown read
+
+
+# --- the service behind the conversation poll ---
+
+
+def catch_up(user, group, **kwargs):
+    kwargs.setdefault("unread", 0)
+    kwargs.setdefault("mark_read", False)
+    return services.catch_up(user=user, conversation_uuid=group, **kwargs)
+
+
+def test_catch_up_counts_the_other_persons_messages_since_your_last(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
+    after = memory_store.entries[str(andrew.uuid)][group].sort_key
+    send(memory_store, group, bayko, "one")
+    send(memory_store, group, andrew, "two: sending means reading")
+    send(memory_store, group, bayko, "three")
+    last = send(memory_store, group, bayko, "four")
+    memory_store.calls.clear()
+
+    result = catch_up(andrew, group, after=after, unread=7)
+
+    assert [m.text for m in result.messages] == [
+        "one",
+        "two: sending means reading",
+        "three",
+        "four",
+    ]
+    assert (result.after, result.unread, result.marked_read, result.more) == (
+        last.sort_key,
+        2,
+        False,
+        False,
+    )
+    assert memory_store.calls == ["list_messages_after"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.unread = 0
+
+
+def test_catch_up_marks_read_only_when_asked_and_something_is_unread(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko)
+    after = memory_store.entries[str(andrew.uuid)][group].sort_key
+    last = send(memory_store, group, bayko, "hello?")
+    memory_store.calls.clear()
+
+    away = catch_up(andrew, group, after=after)
+    nothing_new = catch_up(andrew, group, after=away.after, mark_read=True)
+    assert memory_store.calls == ["list_messages_after", "list_messages_after"]
+
+    back = catch_up(andrew, group, after=away.after, unread=away.unread, mark_read=True)
+
+    assert (away.unread, away.marked_read) == (1, False)
+    assert (nothing_new.messages, nothing_new.unread, nothing_new.marked_read) == ((), 0, False)
+    assert (back.messages, back.after, back.unread, back.marked_read) == (
+        (),
+        last.sort_key,
+        0,
+        True,
+    )
+    assert memory_store.calls[2:] == ["list_messages_after", "mark_read"]
+    assert memory_store.entries[str(andrew.uuid)][group].unread == 0
+
+
+def test_catch_up_asks_for_more_after_a_full_batch(memory_store, andrew, bayko, monkeypatch):
+    monkeypatch.setattr(services, "LIVE_MESSAGES_PER_POLL", 2)
+    group = seed(memory_store, andrew, bayko)
+    after = memory_store.entries[str(andrew.uuid)][group].sort_key
+    for word in ("a", "b", "c"):
+        send(memory_store, group, bayko, word)
+
+    first = catch_up(andrew, group, after=after)
+    rest = catch_up(andrew, group, after=first.after, unread=first.unread)
+
+    assert ([m.text for m in first.messages], first.unread, first.more) == (["a", "b"], 2, True)
+    assert ([m.text for m in rest.messages], rest.unread, rest.more) == (["c"], 3, False)

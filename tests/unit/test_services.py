@@ -1,4 +1,5 @@
-"""The messaging services and selectors over the in-memory store, and the fake's semantics."""
+"""The messaging services and selectors over the in-memory store (which behaves like DynamoDB:
+tests/integration/test_store_contract.py runs the same tests against both)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,8 +11,8 @@ from django.utils import timezone
 from messaging import access, selectors, services, timestamps
 from messaging.access import ConversationNotFound
 from messaging.domain import NewMessage
+from messaging.errors import InvalidCursor
 from messaging.live_tokens import check_live_token, live_token
-from messaging.store import InvalidCursor, NotFound
 from tests.helpers import ref
 
 pytestmark = pytest.mark.django_db
@@ -387,54 +388,3 @@ def test_relative_time_uses_the_local_calendar(settings):
     settings.TIME_ZONE = "Asia/Tokyo"  # UTC+9: 20:00 UTC on Mar 3 is Mar 4 there
     with timezone.override("Asia/Tokyo"):
         assert timestamps.relative_time(datetime(2026, 3, 3, 20, 0, tzinfo=UTC), now=NOW) == "Mar 4"
-
-
-# --- the fake behaves like the gateway where the pages depend on it ---
-
-
-def test_fake_pages_newest_first_with_opaque_cursors(memory_store, andrew, bayko, londo):
-    group = start(memory_store, andrew, bayko, "m0")
-    for i in range(1, 5):
-        memory_store.create_message(conversation_uuid=group, sender=ref(andrew), text=f"m{i}")
-
-    first = memory_store.list_messages(conversation_uuid=group, limit=2)
-    second = memory_store.list_messages(conversation_uuid=group, cursor=first.next_cursor, limit=2)
-    last = memory_store.list_messages(conversation_uuid=group, cursor=second.next_cursor, limit=2)
-
-    assert [m.text for m in first.items + second.items + last.items] == [
-        "m4",
-        "m3",
-        "m2",
-        "m1",
-        "m0",
-    ]
-    assert last.next_cursor is None
-    other = start(memory_store, andrew, londo)
-    with pytest.raises(InvalidCursor):
-        memory_store.list_messages(conversation_uuid=other, cursor=first.next_cursor)
-    with pytest.raises(InvalidCursor):
-        memory_store.list_conversations(user_uuid=str(andrew.uuid), cursor=first.next_cursor)
-    with pytest.raises(InvalidCursor):
-        memory_store.list_messages(conversation_uuid=group, cursor="!!")
-
-
-def test_fake_create_message_in_a_missing_group_is_not_found(memory_store, andrew):
-    with pytest.raises(NotFound):
-        memory_store.create_message(
-            conversation_uuid=str(uuid.uuid4()), sender=ref(andrew), text="x"
-        )
-
-
-def test_fake_import_never_moves_a_group_back(memory_store, andrew, bayko):
-    group = start(memory_store, andrew, bayko, "live message")
-    old = NewMessage(str(uuid.uuid4()), ref(bayko), "seeded", NOW - timedelta(days=400))
-
-    memory_store.import_conversation(
-        conversation_uuid=group, participants=(ref(andrew), ref(bayko)), messages=[old]
-    )
-    memory_store.import_conversation(  # idempotent
-        conversation_uuid=group, participants=(ref(andrew), ref(bayko)), messages=[old]
-    )
-
-    assert own_group(memory_store, andrew, group).last_message == "live message"
-    assert len(memory_store.messages[group]) == 2

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging import store
+from messaging import errors
 from messaging.domain import NewMessage
 from messaging.form_tokens import USED_TOKENS_KEPT
 from tests.helpers import ref
@@ -591,10 +591,10 @@ def test_message_pages_are_never_cached(memory_store, andrew, bayko, londo, page
 @pytest.mark.parametrize(
     "error",
     [
-        store.Unavailable("DynamoDB cannot be reached."),
-        store.Throttled("DynamoDB kept throttling."),
-        store.TableNotFound("Run manage.py ddb_schema_load."),
-        store.Conflict("Too many concurrent writes."),
+        errors.Unavailable("DynamoDB cannot be reached."),
+        errors.Throttled("DynamoDB kept throttling."),
+        errors.TableNotFound("Run manage.py ddb_schema_load."),
+        errors.Conflict("Too many concurrent writes."),
     ],
 )
 def test_unavailable_page_on_gateway_faults(memory_store, andrew, bayko, error, caplog):
@@ -618,7 +618,7 @@ def test_unavailable_page_on_gateway_faults(memory_store, andrew, bayko, error, 
     assert all(f"{type(error).__name__}: {error}" in message for message in logged)
 
 
-@pytest.mark.parametrize("error", [store.Unavailable("down"), store.Throttled("slow down")])
+@pytest.mark.parametrize("error", [errors.Unavailable("down"), errors.Throttled("slow down")])
 def test_unavailable_page_keeps_the_text_of_a_post(memory_store, andrew, bayko, error):
     group = seed(memory_store, andrew, bayko, texts=["hi"])
     memory_store.fail_with = error
@@ -639,7 +639,7 @@ def test_unavailable_page_keeps_the_text_of_a_post(memory_store, andrew, bayko, 
 
 
 def test_unavailable_page_keeps_the_text_of_a_first_message(memory_store, andrew, bayko):
-    memory_store.fail_with = store.Unavailable("down")
+    memory_store.fail_with = errors.Unavailable("down")
 
     response = signed_in(andrew).post("/messages/new/bayko/", {"text": "hello", "token": token()})
 
