@@ -1,7 +1,7 @@
 """`make bench`: start a local stack, seed two sizes, drive the pages, write the report.
 
 For each size it seeds a fresh database and emulator and serves the app twice with gunicorn:
-over DynamoDB (moto's server, bench/emulator.py) and over the in-memory store
+over DynamoDB (the emulator `make run` uses, management/emulator.py) and over the in-memory store
 (bench/wsgi_memory.py). Every scenario runs on both, `repeats` rounds, interleaved, so that a
 ratio compares runs made side by side on the same noisy machine; medians are reported.
 
@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import client as bench_client
-from bench import emulator, report
+from bench import report
 from bench.seed import PASSWORD
+from management import emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 WSGI_APPS = {"moto": "cruddur.wsgi:application", "memory": "bench.wsgi_memory:application"}
@@ -117,6 +118,7 @@ def summarise(measured: list[bench_client.RunResult]) -> dict[str, Any]:
         runs.append({"rps": round(result.rps, 2), "requests": len(result.latencies)})
         for n in (50, 95, 99):
             runs[-1][f"p{n}_ms"] = round(percentile(result.latencies, n / 100) * 1000, 2)
+        runs[-1]["max_ms"] = round(max(result.latencies, default=math.nan) * 1000, 2)
     costs = [cost for result in measured for cost in result.costs]
     cost = {}
     for name in bench_client.COST_HEADERS if costs else ():
@@ -217,11 +219,11 @@ def run(args: argparse.Namespace, *, command: str) -> dict[str, Any]:
     log(f"logs in {logs}")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "bench.emulator", "--port", str(port)]
+    argv = [sys.executable, "-m", "management.emulator", "--port", str(port)]
     # A smoke run (the test suite) must not drop the database of a `make bench` under way.
     name = "bench" if args.sizes != ["smoke"] else f"bench_smoke_{os.getpid()}"
     with (
-        serving("emulator", argv, dict(os.environ), logs, f"{endpoint}/moto-api/data.json"),
+        serving("emulator", argv, dict(os.environ), logs, f"{endpoint}{emulator.PING_PATH}"),
         database(args.database, name, logs) as (kind, version, url),
     ):
         log(f"database: {kind} {version}; emulator: {endpoint}")
@@ -248,7 +250,7 @@ def run(args: argparse.Namespace, *, command: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Benchmark the pages at two data sizes.")
-    parser.add_argument("--sizes", default="S,L", help="Comma-separated sizes (S, L, smoke).")
+    parser.add_argument("--sizes", default="S,L", help="Comma-separated sizes (S, M, L, smoke).")
     parser.add_argument("--seconds", type=float, default=3.0, help="Seconds per run.")
     parser.add_argument("--repeats", type=int, default=5, help="Rounds; medians are reported.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent clients.")

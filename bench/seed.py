@@ -57,6 +57,8 @@ SIZES = {
     size.name: size
     for size in (
         Size("S", messages=1_000, users=100, inbox=22, long=64, others_mean=2, filler_mean=15),
+        # Between the two: the size `make run` reaches after a while (docs/BENCHMARKS.md).
+        Size("M", messages=10_000, users=500, inbox=40, long=300, others_mean=10, filler_mean=40),
         Size(
             "L",
             messages=100_000,

@@ -20,6 +20,11 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 1000
+# The last message as an inbox entry keeps it. Bounded so that a page of 20 entries and the
+# unread counter stay within one read unit (8 KB, eventually consistent) whatever people
+# write: an entry is ~330 bytes besides the preview (with a 40-byte display name).
+PREVIEW_BYTES = 64
+_ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,17 @@ def parse_sort_key(sort_key: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"Not a sort key (no UTC offset): {sort_key!r}.")
     return moment.astimezone(UTC)
+
+
+def preview(text: str) -> str:
+    """The last message as an inbox entry stores it: at most PREVIEW_BYTES of UTF-8, cut on a
+    character boundary and ended with an ellipsis when cut."""
+    encoded = text.encode()
+    if len(encoded) <= PREVIEW_BYTES:
+        return text
+    room = PREVIEW_BYTES - len(_ELLIPSIS.encode())
+    # A cut inside a character leaves a partial sequence at the end: drop it.
+    return encoded[:room].decode(errors="ignore").rstrip() + _ELLIPSIS
 
 
 def check_page_size(limit: int) -> None:

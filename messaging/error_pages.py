@@ -55,9 +55,19 @@ def unavailable_page(request: HttpRequest, error: Exception) -> HttpResponse:
         type(error).__name__,
         error,
     )
+    posted = request.POST if request.method == "POST" else {}
     context = {
         "error": error,
-        "text": request.POST.get("text") if request.method == "POST" else None,
-        "retry_token": uuid.uuid4(),  # retrying is a new intent: a fresh one-time token
+        "text": posted.get("text"),
+        # The same token: if the send did commit before its answer was lost, trying again
+        # finds it and sends nothing twice.
+        "retry_token": _valid_token(posted.get("token")) or uuid.uuid4(),
     }
     return render(request, "messaging/unavailable.html", context, status=503)
+
+
+def _valid_token(value: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(value or ""))
+    except ValueError:
+        return None

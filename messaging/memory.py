@@ -32,6 +32,7 @@ from .domain import (
     check_page_size,
     format_sort_key,
     parse_sort_key,
+    preview,
 )
 from .errors import Conflict, InvalidCursor, NotFound
 
@@ -48,6 +49,7 @@ class InMemoryStore:
         self.entries: dict[str, dict[str, InboxEntry]] = {}  # owner -> conversation -> entry
         self.messages: dict[str, list[Message]] = {}  # conversation -> messages, any order
         self.pairs: dict[tuple[str, str], str] = {}  # sorted user uuids -> conversation
+        self.sent: dict[tuple[str, str], Message] = {}  # (sender, idempotency key) -> message
         self.calls: list[str] = []
         self.participants_passed: list[tuple[InboxEntry, ...]] = []  # create_message's
         self.fail_with: Exception | None = None
@@ -171,15 +173,21 @@ class InMemoryStore:
         sender: UserRef,
         text: str,
         participants: Sequence[InboxEntry] | None = None,
+        idempotency_key: str | None = None,
     ) -> Message:
         # `participants` only spares DynamoDB a read; this state is always current.
         self._call("create_message")
         if participants is not None:
             self.participants_passed.append(tuple(participants))
         with self._lock:
-            return self._send(conversation_uuid, sender, text)
+            return self._send(conversation_uuid, sender, text, idempotency_key)
 
-    def _send(self, conversation_uuid: str, sender: UserRef, text: str) -> Message:
+    def _send(
+        self, conversation_uuid: str, sender: UserRef, text: str, idempotency_key: str | None
+    ) -> Message:
+        sent = self.sent.get((sender.uuid, idempotency_key)) if idempotency_key else None
+        if sent is not None:
+            return sent
         participants = self._participants(conversation_uuid)
         if sender.uuid not in {entry.owner_uuid for entry in participants}:
             raise NotFound("That conversation does not exist.")
@@ -196,26 +204,36 @@ class InMemoryStore:
         for entry in participants:
             self.entries[entry.owner_uuid][conversation_uuid] = replace(
                 entry,
-                last_message=text,
+                last_message=preview(text),
                 last_message_at=moment,
                 sort_key=message.sort_key,
                 # Sending means reading: the sender's count clears, the recipient's goes up.
                 unread=0 if entry.owner_uuid == sender.uuid else entry.unread + 1,
             )
+        if idempotency_key:
+            self.sent[(sender.uuid, idempotency_key)] = message
         return message
 
     def create_conversation(
-        self, *, sender: UserRef, recipient: UserRef, text: str
+        self,
+        *,
+        sender: UserRef,
+        recipient: UserRef,
+        text: str,
+        idempotency_key: str | None = None,
     ) -> tuple[str, Message]:
         self._call("create_conversation")
         with self._lock:
+            sent = self.sent.get((sender.uuid, idempotency_key)) if idempotency_key else None
+            if sent is not None:
+                return sent.conversation_uuid, sent
             pair = self._pair(sender.uuid, recipient.uuid)
             conversation_uuid = self.pairs.get(pair)
             if conversation_uuid is None:
                 conversation_uuid = str(uuid.uuid4())
                 self.pairs[pair] = conversation_uuid
                 self._put_entries(conversation_uuid, (sender, recipient))
-            return conversation_uuid, self._send(conversation_uuid, sender, text)
+            return conversation_uuid, self._send(conversation_uuid, sender, text, idempotency_key)
 
     def _put_entries(self, conversation_uuid: str, participants: tuple[UserRef, UserRef]) -> None:
         for owner, other in (participants, participants[::-1]):
@@ -280,7 +298,7 @@ class InMemoryStore:
                 conversation_uuid=conversation_uuid,
                 owner_uuid=owner.uuid,
                 other_user=other,
-                last_message=newest.text,
+                last_message=preview(newest.text),
                 last_message_at=newest.created_at,
                 sort_key=newest.sort_key,
                 unread=current.unread if current is not None else 0,

@@ -48,11 +48,15 @@ def user_ref(user: User) -> UserRef:
     return UserRef(uuid=str(user.uuid), handle=user.handle, display_name=user.display_name)
 
 
-def send_message(*, sender: User, conversation_uuid: str, text: str) -> Message:
+def send_message(
+    *, sender: User, conversation_uuid: str, text: str, idempotency_key: str | None = None
+) -> Message:
     """Post to a conversation the sender is in (else access.ConversationNotFound).
 
     The membership check reads both inbox entries; the store builds the send's conditions
-    from them instead of reading them again.
+    from them instead of reading them again. `idempotency_key` (a form's one-time token):
+    however often a send with it arrives, at once or retried, one message is stored and
+    each arrival returns it.
     """
     text = clean_message_text(text)
     participants = get_participants_for_member(user=sender, conversation_uuid=conversation_uuid)
@@ -61,18 +65,25 @@ def send_message(*, sender: User, conversation_uuid: str, text: str) -> Message:
         sender=user_ref(sender),
         text=text,
         participants=participants,
+        idempotency_key=idempotency_key,
     )
 
 
-def start_conversation(*, sender: User, recipient: User, text: str) -> str:
+def start_conversation(
+    *, sender: User, recipient: User, text: str, idempotency_key: str | None = None
+) -> str:
     """Send a first message to `recipient`; returns the conversation's uuid.
 
     If the two already have a conversation, the message goes into it (the store keeps one
-    conversation per pair, also when both start one at the same moment).
+    conversation per pair, also when both start one at the same moment). `idempotency_key`
+    as for `send_message`.
     """
     check_recipient(sender=sender, recipient=recipient)
     conversation_uuid, _message = get_store().create_conversation(
-        sender=user_ref(sender), recipient=user_ref(recipient), text=clean_message_text(text)
+        sender=user_ref(sender),
+        recipient=user_ref(recipient),
+        text=clean_message_text(text),
+        idempotency_key=idempotency_key,
     )
     return conversation_uuid
 

@@ -60,18 +60,27 @@ class MessageStore(Protocol):
         sender: UserRef,
         text: str,
         participants: Sequence[InboxEntry] | None = None,
+        idempotency_key: str | None = None,
     ) -> Message:
         """C + D: store the message and move both inbox entries to it, atomically.
 
         `participants`: both entries as the caller has just read them (its membership check),
         so the store need not read them again. NotFound if the sender is not a participant.
+        `idempotency_key`: of all sends by one sender with one key (concurrent, or retried
+        after a lost answer), one stores a message and every one returns that message.
         """
 
     def create_conversation(
-        self, *, sender: UserRef, recipient: UserRef, text: str
+        self,
+        *,
+        sender: UserRef,
+        recipient: UserRef,
+        text: str,
+        idempotency_key: str | None = None,
     ) -> tuple[str, Message]:
         """A new conversation with its first message; one per pair, also when both people
-        start it at the same moment (then the message goes into the one that exists)."""
+        start it at the same moment (then the message goes into the one that exists).
+        `idempotency_key` as for `create_message`."""
 
     def mark_read(
         self, *, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int

@@ -1,8 +1,10 @@
 """The messaging pages. Each view parses its input, calls a selector or a service, renders.
 
-Errors become pages in one place (`error_pages.messaging_errors`); a resubmitted form sends
-once (`form_tokens`). The live endpoints are in `live_views.py`; the pages never depend on
-them: without JavaScript, reloading shows everything.
+Errors become pages in one place (`error_pages.messaging_errors`). A message form carries a
+one-time token that the store claims with the message, so a form that arrives twice, at once
+or retried, sends once and both arrivals get the same redirect. The live endpoints are in
+`live_views.py`; the pages never depend on them: without JavaScript, reloading shows
+everything.
 """
 
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from . import form_tokens, selectors, services
+from . import selectors, services
 from .error_pages import messaging_errors
 from .forms import MessageForm, RecipientForm
 
@@ -69,14 +71,12 @@ def conversation(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
     form = MessageForm(request.POST)
     if not form.is_valid():
         return _render_conversation(request, conversation_uuid, form, status=422)
-    token = form.cleaned_data["token"]
-    if not form_tokens.already_sent(request, token):
-        with form_tokens.spending(request, token):
-            services.send_message(
-                sender=request.user,
-                conversation_uuid=conversation_uuid,
-                text=form.cleaned_data["text"],
-            )
+    services.send_message(
+        sender=request.user,
+        conversation_uuid=conversation_uuid,
+        text=form.cleaned_data["text"],
+        idempotency_key=str(form.cleaned_data["token"]),
+    )
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
 
 
@@ -118,14 +118,12 @@ def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
     form = MessageForm(request.POST)
     if not form.is_valid():
         return _render_new(request, recipient, form, status=422)
-    token = form.cleaned_data["token"]
-    if form_tokens.already_sent(request, token):
-        # Already sent: the GET finds the conversation it created and goes there.
-        return _see_other("messaging:new", handle=recipient.handle)
-    with form_tokens.spending(request, token):
-        conversation_uuid = services.start_conversation(
-            sender=request.user, recipient=recipient, text=form.cleaned_data["text"]
-        )
+    conversation_uuid = services.start_conversation(
+        sender=request.user,
+        recipient=recipient,
+        text=form.cleaned_data["text"],
+        idempotency_key=str(form.cleaned_data["token"]),
+    )
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: moto's server (DynamoDB, Streams, Cognito), migrations, seed data, Django.
-# Ctrl-C stops both servers.
+# `make run`: the emulator (management/emulator.py: moto's server for DynamoDB, Streams and
+# Cognito), migrations, seed data, Django. Ctrl-C stops both servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,23 +18,30 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT}"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 unset AWS_SESSION_TOKEN AWS_PROFILE
 
-if curl -fsS -o /dev/null "${AWS_ENDPOINT_URL}/moto-api/data.json" 2>/dev/null; then
-  echo "Reusing the moto server already answering on port ${MOTO_PORT}."
+# The emulator's own liveness endpoint: answered at once, whatever the emulator holds.
+emulator_answers() {
+  curl -fsS --max-time 2 -o /dev/null "${AWS_ENDPOINT_URL}/_emulator/ping" 2>/dev/null
+}
+
+if emulator_answers; then
+  echo "Reusing the emulator already answering on port ${MOTO_PORT}."
 else
   if (exec 3<>"/dev/tcp/127.0.0.1/${MOTO_PORT}") 2>/dev/null; then
-    echo "Port ${MOTO_PORT} is taken by something that is not moto. Free it or run: MOTO_PORT=5002 make run" >&2
+    echo "Port ${MOTO_PORT} is taken by something that is not the emulator. Free it or run: MOTO_PORT=5002 make run" >&2
     exit 1
   fi
-  echo "Starting moto's server on 127.0.0.1:${MOTO_PORT} (log: .venv/moto.log)..."
+  echo "Starting the emulator on 127.0.0.1:${MOTO_PORT} (log: .venv/moto.log)..."
   $PY -m management.emulator --port "${MOTO_PORT}" >.venv/moto.log 2>&1 &
   moto_pid=$!
   trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
   trap 'exit 130' INT TERM
-  for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "${AWS_ENDPOINT_URL}/moto-api/data.json" 2>/dev/null && break
-    kill -0 "$moto_pid" 2>/dev/null || { echo "moto's server exited; see .venv/moto.log" >&2; exit 1; }
+  up=false
+  for _ in $(seq 1 300); do
+    emulator_answers && { up=true; break; }
+    kill -0 "$moto_pid" 2>/dev/null || { echo "The emulator exited; see .venv/moto.log" >&2; exit 1; }
     sleep 0.1
   done
+  $up || { echo "The emulator did not answer within 30 s; see .venv/moto.log" >&2; exit 1; }
 fi
 
 $PY manage.py migrate --no-input -v 0

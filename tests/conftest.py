@@ -6,13 +6,12 @@ Postgres and real threads; `e2e` drives Debian's Chromium against a live server.
 """
 
 import os
-import urllib.request
 import uuid
 
 import pytest
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
+from management import emulator
 from messaging.domain import UserRef
 from messaging.store import get_store, reset_stores
 
@@ -117,21 +116,27 @@ def memory_store(settings):
     return get_store()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _emulator_patches():
+    """moto as `make run` runs it (management/emulator.py), for the whole session: requests
+    isolated, and the speed-ups. They patch moto's classes, so in-process `mock_aws` tests
+    get them as well as the server: one moto for every test, answering as stock moto does
+    (tests/integration/test_emulator.py compares the two)."""
+    emulator.install()
+
+
 @pytest.fixture(scope="session")
-def moto_server_url():
-    """One moto HTTP server for the session (DynamoDB, Streams and Cognito on one port)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+def moto_server_url(_emulator_patches):
+    """The emulator's HTTP server for the session, on a thread (DynamoDB, Streams, Cognito)."""
+    server = emulator.ThreadedEmulator("127.0.0.1", 0).start()
+    yield server.url
     server.stop()
 
 
 @pytest.fixture
 def moto_endpoint(moto_server_url, settings):
-    """A wiped moto server for this test, with settings pointing the app at it."""
-    request = urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
+    """A wiped emulator for this test, with settings pointing the app at it."""
+    emulator.reset(moto_server_url)
     settings.AWS_ENDPOINT_URL = moto_server_url
     return moto_server_url
 

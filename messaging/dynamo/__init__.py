@@ -44,6 +44,7 @@ table     the client choke point: calls, error translation, paging, batch writes
 actions   transaction actions several writes share (pattern D, the unread counter)
 store     the access patterns by name (`DynamoStore`, the `MessageStore` interface)
 jobs      the unread repair and the bulk import
+migrate   bring a table written by the original up to date (`ddb_migrate`)
 schema    create/drop the table, list tables, scan, describe
 metering  capacity per call and per request (`track_usage`)
 factory   settings and the cached clients (`get_dynamo_store`, `get_table`)

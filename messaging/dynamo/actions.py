@@ -3,9 +3,11 @@ condition that an inbox entry is still as read, and the Put that must not overwr
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from .items import UNREAD_SORT_KEY, inbox_pk, to_typed, typed_key, unread_of
+from ..domain import preview
+from .items import EXPIRES_AT, UNREAD_SORT_KEY, inbox_pk, to_typed, typed_key, unread_of
 
 
 def put_new(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -15,6 +17,20 @@ def put_new(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
             "TableName": table_name,
             "Item": to_typed(item),
             "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def claim(table_name: str, item: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """A Put of an expiring item (a send's idempotency key) that fails while an unexpired one
+    is there: two sends with one key cannot both commit."""
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": to_typed(item),
+            "ConditionExpression": "attribute_not_exists(pk) OR #expires <= :now",
+            "ExpressionAttributeNames": {"#expires": EXPIRES_AT},
+            "ExpressionAttributeValues": {":now": {"N": str(int(now.timestamp()))}},
         }
     }
 
@@ -117,7 +133,7 @@ def moved_entries(
             }
         )
         # Copying the old item keeps the other person's names and anything unknown.
-        moved = {**item, "sk": sort_key, "message": text, "unread": new_unread}
+        moved = {**item, "sk": sort_key, "message": preview(text), "unread": new_unread}
         actions.append(put_new(table_name, moved))
         actions += counter_follows(table_name, item["pk"], old_unread, new_unread)
     return actions

@@ -15,17 +15,29 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..domain import InboxEntry, Message, UserRef, format_sort_key, parse_sort_key
+from ..domain import InboxEntry, Message, UserRef, format_sort_key, parse_sort_key, preview
 from ..errors import InvalidCursor
 
 GSI_NAME = "message-group-sk-index"
 UNREAD_SORT_KEY = "UNREAD"
 PAIR_SORT_KEY = "PAIR"
+# The table's shape: 1 is the original's (no PAIR items, no unread fields); a table this app
+# created, or `ddb_migrate` finished, says 2 in this item. It is in no partition a reader
+# queries, and not in the GSI.
+SCHEMA_KEY = ("SCHEMA", "VERSION")
+CURRENT_SCHEMA = 2
+# Items that may expire (the idempotency keys of sends) carry their end in this attribute,
+# epoch seconds, DynamoDB's TTL attribute for the table.
+EXPIRES_AT = "expires_at"
 ONE_MICROSECOND = timedelta(microseconds=1)
 
 _INBOX_PREFIX = "GRP#"
 _MESSAGES_PREFIX = "MSG#"
 _PAIR_PREFIX = "PAIR#"
+_SENT_PREFIX = "SENT#"
+SENT_SORT_KEY = "SENT"
+# How long a form's idempotency key is remembered: far longer than any retry.
+SENT_KEY_LIFETIME = timedelta(days=1)
 _MAX_CURSOR_LENGTH = 2048
 
 # --- keys ---
@@ -50,6 +62,11 @@ def is_message_pk(pk: Any) -> bool:
 def pair_pk(user_uuid: str, other_user_uuid: str) -> str:
     first, second = sorted((str(user_uuid), str(other_user_uuid)))
     return f"{_PAIR_PREFIX}{first}#{second}"
+
+
+def sent_pk(sender_uuid: str, idempotency_key: str) -> str:
+    # Scoped to the sender: nobody can claim, or learn about, another person's key.
+    return f"{_SENT_PREFIX}{sender_uuid}#{idempotency_key}"
 
 
 def typed_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
@@ -170,7 +187,7 @@ def entry_item(
         "pk": inbox_pk(owner_uuid),
         "sk": sort_key,
         "message_group_uuid": conversation_uuid,
-        "message": text,
+        "message": preview(text),
         "user_uuid": other.uuid,
         "user_display_name": other.display_name,
         "user_handle": other.handle,
@@ -252,3 +269,23 @@ def message_from_image(image: dict[str, Any]) -> Message | None:
     if not is_message_pk(item.get("pk", "")) or "sk" not in item:
         return None
     return message_from_item(item)
+
+
+def sent_item(
+    sender_uuid: str, idempotency_key: str, message: Message, *, now: datetime
+) -> dict[str, Any]:
+    """The record that a send with this key happened: where its message is, until it expires.
+    `group_uuid`, not `message_group_uuid`: the sparse GSI must never hold it."""
+    return {
+        "pk": sent_pk(sender_uuid, idempotency_key),
+        "sk": SENT_SORT_KEY,
+        "group_uuid": message.conversation_uuid,
+        "message_sk": message.sort_key,
+        EXPIRES_AT: int((now + SENT_KEY_LIFETIME).timestamp()),
+    }
+
+
+def is_expired(item: dict[str, Any], *, now: datetime) -> bool:
+    # DynamoDB deletes expired items lazily (up to days later): readers must check.
+    expires_at = item.get(EXPIRES_AT)
+    return expires_at is not None and int(expires_at) <= int(now.timestamp())

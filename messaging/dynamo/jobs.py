@@ -22,6 +22,8 @@ from . import actions, items
 from .items import GSI_NAME, UNREAD_SORT_KEY
 from .table import Attempt, Done, Rejected, Table, Write
 
+_TRANSACTION_ACTIONS = 100  # DynamoDB's limit per TransactWriteItems
+
 # --- unread repair, for tables written by older code ---
 
 
@@ -182,7 +184,8 @@ def _repair_counter(
             if int(stored or 0) + delta == want:
                 return Done(None)
             return Done(UnreadFix(owner_uuid, None, int(stored or 0) + delta, want))
-        want = sum(1 for entry in _owner_entries(table, owner_uuid) if items.unread_of(entry) > 0)
+        entries = _owner_entries(table, owner_uuid)
+        want = sum(1 for entry in entries if items.unread_of(entry) > 0)
         if int(stored or 0) == want:
             return Done(None)
         values = {":want": {"N": str(want)}}
@@ -200,9 +203,23 @@ def _repair_counter(
                 "ExpressionAttributeValues": values,
             }
         }
-        return Write([update], UnreadFix(owner_uuid, None, int(stored or 0), want))
+        # The entries counted must also be as read: a send and then a read move the counter up
+        # and back, so the counter's value alone can hold while the entries have changed since
+        # they were counted (threads sending during ddb_migrate did this). A transaction holds
+        # 100 actions; larger inboxes keep the check on the value only.
+        checks = [_entry_unchanged(table.name, entry) for entry in entries]
+        if len(checks) >= _TRANSACTION_ACTIONS:
+            checks = []
+        return Write([update, *checks], UnreadFix(owner_uuid, None, int(stored or 0), want))
 
     return table.transact(plan, what="repair the unread counter")
+
+
+def _entry_unchanged(table_name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    key = items.typed_key(entry["pk"], entry["sk"])
+    return {
+        "ConditionCheck": {"TableName": table_name, "Key": key, **actions.unchanged_entry(entry)}
+    }
 
 
 # --- bulk import (seed data, benchmarks) ---
@@ -216,7 +233,7 @@ def import_conversation(
     messages: Sequence[NewMessage],
 ) -> None:
     """Idempotent: the messages, the PAIR item, and both entries pointed at the newest message
-    (never moved back if newer messages already exist)."""
+    (never moved back if newer messages already exist). New entries start read."""
     first, second = participants
     if first.uuid == second.uuid:
         raise ValueError("A conversation to import needs two different people.")
@@ -257,6 +274,8 @@ def import_conversation(
                     text=newest["message"],
                     unread=0,
                 )
+                # Imported as read, so the unread repair agrees with the 0 above.
+                new_item["last_read_sk"] = sort_key
                 writes.append(actions.put_new(table.name, new_item))
             elif parse_sort_key(item["sk"]) < newest_at:
                 writes += actions.moved_entries(
@@ -272,7 +291,9 @@ def import_conversation(
     table.transact(plan, what="import the conversation")
 
 
-def _put_pair(table: Table, user_uuid: str, other_user_uuid: str, conversation_uuid: str) -> None:
+def claim_pair(table: Table, user_uuid: str, other_user_uuid: str, conversation_uuid: str) -> str:
+    """Point the pair's PAIR item at `conversation_uuid` unless it points at another one
+    already; returns the conversation it points at (one per pair, whoever wrote first)."""
     try:
         table.call(
             "put_item",
@@ -281,10 +302,18 @@ def _put_pair(table: Table, user_uuid: str, other_user_uuid: str, conversation_u
             ConditionExpression="attribute_not_exists(pk) OR group_uuid = :conversation",
             ExpressionAttributeValues={":conversation": {"S": conversation_uuid}},
         )
-    except Rejected as rejected:
+    except Rejected:
         pair = table.get(items.pair_pk(user_uuid, other_user_uuid), items.PAIR_SORT_KEY)
-        other = items.conversation_of_pair(pair) if pair else "(none)"
+        if pair is None:  # deleted since: a retry would write ours
+            raise
+        return items.conversation_of_pair(pair)
+    return conversation_uuid
+
+
+def _put_pair(table: Table, user_uuid: str, other_user_uuid: str, conversation_uuid: str) -> None:
+    other = claim_pair(table, user_uuid, other_user_uuid, conversation_uuid)
+    if other != conversation_uuid:
         raise Conflict(
             f"These two people already have conversation {other}; "
             f"import into that one instead of {conversation_uuid}."
-        ) from rejected
+        )

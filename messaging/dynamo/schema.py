@@ -50,7 +50,38 @@ def create(table: Table, *, billing_mode: str = "PAY_PER_REQUEST", stream: bool 
             return False
         raise
     table.wait("table_exists", table.name)
+    enable_expiry(table)
+    mark_current(table)
     return True
+
+
+def enable_expiry(table: Table) -> None:
+    """Turn on DynamoDB's TTL for `expires_at` (idempotency keys); nothing if it is on."""
+    try:
+        table.call(
+            "update_time_to_live",
+            TableName=table.name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": items.EXPIRES_AT},
+        )
+    except AwsError as error:
+        if error.code != "ValidationException" or "already enabled" not in str(error):
+            raise
+
+
+def version(table: Table) -> int:
+    """The table's schema version: `items.CURRENT_SCHEMA`, or 1 for the original's shape."""
+    item = table.get(*items.SCHEMA_KEY)
+    return int(item.get("version", 1)) if item else 1
+
+
+def mark_current(table: Table) -> None:
+    """Record that the table has this app's shape (PAIR items, unread fields and counters)."""
+    pk, sk = items.SCHEMA_KEY
+    table.call(
+        "put_item",
+        TableName=table.name,
+        Item=items.to_typed({"pk": pk, "sk": sk, "version": items.CURRENT_SCHEMA}),
+    )
 
 
 def drop(table: Table, *, table_name: str | None = None) -> None:

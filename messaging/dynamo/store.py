@@ -6,6 +6,7 @@ function that reads what it must, and retried by `Table.transact` when they lose
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from . import actions, items, jobs, schema
 from .items import ONE_MICROSECOND, UNREAD_SORT_KEY
 from .table import Attempt, Done, Stale, Table, Write
 
+_LEGACY_RECHECK_SECONDS = 60
+
 
 def utcnow() -> datetime:
     """The store's clock (tests patch it to freeze time)."""
@@ -48,6 +51,8 @@ class DynamoStore:
 
     def __init__(self, table: Table):
         self.table = table
+        self._current = False
+        self._current_checked_at: float | None = None
 
     # --- reads ---
 
@@ -153,9 +158,53 @@ class DynamoStore:
         return tuple(items.entry_from_item(item) for item in self._entry_items(conversation_uuid))
 
     def find_conversation(self, *, user_uuid: str, other_user_uuid: str) -> str | None:
-        """The pair's conversation (a consistent GetItem of the PAIR item), or None."""
+        """The pair's conversation (a consistent GetItem of the PAIR item), or None.
+
+        A table written by the original has no PAIR items: there, a miss looks through the
+        user's own inbox entries for the other person and writes the PAIR item it lacked, so
+        the next lookup is one read. A table this app made or migrated skips that.
+        """
         item = self.table.get(items.pair_pk(user_uuid, other_user_uuid), items.PAIR_SORT_KEY)
-        return items.conversation_of_pair(item) if item else None
+        if item is not None:
+            return items.conversation_of_pair(item)
+        if self._table_is_current():
+            return None
+        found = self._legacy_conversation(user_uuid, other_user_uuid)
+        if found is None:
+            return None
+        return jobs.claim_pair(self.table, user_uuid, other_user_uuid, found)
+
+    def _table_is_current(self) -> bool:
+        # Read once per process while it is current (it stays so); a legacy table is asked
+        # again after a while, so the fallback ends soon after `ddb_migrate`.
+        now = time.monotonic()
+        if self._current_checked_at is None or (
+            not self._current and now - self._current_checked_at > _LEGACY_RECHECK_SECONDS
+        ):
+            self._current = schema.version(self.table) >= items.CURRENT_SCHEMA
+            self._current_checked_at = now
+        return self._current
+
+    def _legacy_conversation(self, user_uuid: str, other_user_uuid: str) -> str | None:
+        """The newest conversation among `user_uuid`'s inbox entries with the other person
+        (pages of the user's own partition, filtered; bounded by the size of one inbox)."""
+        for page in self.table.pages(
+            "query",
+            TableName=self.table.name,
+            KeyConditionExpression="pk = :pk AND sk < :counter",
+            FilterExpression="user_uuid = :other",
+            ExpressionAttributeValues={
+                ":pk": {"S": items.inbox_pk(user_uuid)},
+                ":counter": {"S": UNREAD_SORT_KEY},
+                ":other": {"S": other_user_uuid},
+            },
+            ProjectionExpression="message_group_uuid",
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        ):
+            for item in page["Items"]:
+                return items.conversation_of(items.to_plain(item))
+        return None
 
     # --- writes ---
 
@@ -166,6 +215,7 @@ class DynamoStore:
         sender: UserRef,
         text: str,
         participants: Sequence[InboxEntry] | None = None,
+        idempotency_key: str | None = None,
     ) -> Message:
         """C + D in one transaction: the message, both entries moved to it, the recipient's
         unread count raised. NotFound if the sender is not a participant.
@@ -173,6 +223,7 @@ class DynamoStore:
         `participants`: both entries as the caller has just read them (its membership check,
         the same GSI query). The first attempt builds its conditions from them instead of
         reading again; stale ones only fail the conditions, and a retry reads afresh.
+        `idempotency_key`: see `_send`.
         """
         known = None
         if participants is not None:
@@ -181,7 +232,14 @@ class DynamoStore:
                 for entry in participants
                 if entry.conversation_uuid == conversation_uuid
             ]
-        return self._send(conversation_uuid, sender, text, entries_may_lag=False, known=known)
+        return self._send(
+            conversation_uuid,
+            sender,
+            text,
+            idempotency_key=idempotency_key,
+            entries_may_lag=False,
+            known=known,
+        )
 
     def _send(
         self,
@@ -189,12 +247,21 @@ class DynamoStore:
         sender: UserRef,
         text: str,
         *,
+        idempotency_key: str | None,
         entries_may_lag: bool,
         known: list[dict[str, Any]] | None = None,
     ) -> Message:
+        """The send transaction. With an `idempotency_key` it also claims the key (a SENT
+        item, conditioned on there being none): of several sends with one key, concurrent or
+        retried after a lost answer, exactly one commits, and every other one finds the key
+        claimed, reads where its message is, and returns that message."""
         message_uuid = str(uuid.uuid4())
 
-        def plan(attempt: Attempt[Message]) -> Write[Message]:
+        def plan(attempt: Attempt[Message]) -> Write[Message] | Done[Message]:
+            if idempotency_key and attempt.number:
+                sent = self._sent_message(sender.uuid, idempotency_key)
+                if sent is not None:
+                    return Done(sent)
             entries = known if known is not None and attempt.number == 0 else None
             if entries is None:
                 entries = self._entry_items(conversation_uuid)
@@ -221,24 +288,52 @@ class DynamoStore:
                     sort_key=message.sort_key,
                     text=text,
                     sender_uuid=sender.uuid,
-                ),
+                )
+                + self._claims(sender.uuid, idempotency_key, message),
                 result=message,
                 at=message.created_at,
             )
 
         return self.table.transact(plan, what="send the message")
 
+    def _claims(
+        self, sender_uuid: str, idempotency_key: str | None, message: Message
+    ) -> list[dict[str, Any]]:
+        if not idempotency_key:
+            return []
+        now = utcnow()
+        item = items.sent_item(sender_uuid, idempotency_key, message, now=now)
+        return [actions.claim(self.table.name, item, now=now)]
+
+    def _sent_message(self, sender_uuid: str, idempotency_key: str) -> Message | None:
+        """The message a send with this key stored, if one did (and the key has not expired)."""
+        sent = self.table.get(items.sent_pk(sender_uuid, idempotency_key), items.SENT_SORT_KEY)
+        if sent is None or items.is_expired(sent, now=utcnow()):
+            return None
+        stored = self.table.get(items.messages_pk(sent["group_uuid"]), sent["message_sk"])
+        return items.message_from_item(stored) if stored else None
+
     def create_conversation(
-        self, *, sender: UserRef, recipient: UserRef, text: str
+        self,
+        *,
+        sender: UserRef,
+        recipient: UserRef,
+        text: str,
+        idempotency_key: str | None = None,
     ) -> tuple[str, Message]:
         """A new conversation with its first message, and the pair's PAIR item; if the pair
         already has a conversation (also when both start one at the same moment), the message
-        goes into that one. Returns (conversation uuid, message)."""
+        goes into that one. Returns (conversation uuid, message). `idempotency_key`: as for
+        `create_message`, across both ways."""
         conversation_uuid = str(uuid.uuid4())
         message_uuid = str(uuid.uuid4())
         name = self.table.name
 
         def plan(attempt: Attempt[tuple[str, Message | None]]):
+            if idempotency_key and attempt.number:
+                sent = self._sent_message(sender.uuid, idempotency_key)
+                if sent is not None:
+                    return Done((sent.conversation_uuid, sent))
             found = self.find_conversation(user_uuid=sender.uuid, other_user_uuid=recipient.uuid)
             if found:
                 return Done((found, None))
@@ -264,6 +359,7 @@ class DynamoStore:
                 [
                     *(actions.put_new(name, item) for item in new_items),
                     actions.counter_update(name, items.inbox_pk(recipient.uuid), 1),
+                    *self._claims(sender.uuid, idempotency_key, message),
                 ],
                 result=(conversation_uuid, message),
                 at=message.created_at,
@@ -274,7 +370,9 @@ class DynamoStore:
             return found, message
         # Someone (maybe the recipient, at the same moment) started it first: join theirs. Its
         # entries were written with the PAIR item, but the GSI may not show them yet.
-        return found, self._send(found, sender, text, entries_may_lag=True)
+        return found, self._send(
+            found, sender, text, idempotency_key=idempotency_key, entries_may_lag=True
+        )
 
     def mark_read(
         self, *, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int

@@ -1,10 +1,8 @@
 """Fixtures for the integration tier: the DynamoDB store over in-process moto, and over
-moto's HTTP server with real sockets and real threads."""
+the emulator's HTTP server with real sockets and real threads."""
 
 import pytest
-from moto.dynamodb.responses import DynamoHandler
 
-from management.emulator import isolated
 from messaging.dynamo import get_dynamo_store, schema
 
 
@@ -42,20 +40,9 @@ def store(aws_in_process):
 
 
 @pytest.fixture
-def isolated_moto_dynamodb(monkeypatch):
-    """Serialise moto's DynamoDB requests, as AWS isolates each request.
-
-    moto's server runs requests on threads without a lock, and its TransactWriteItems checks
-    conditions and writes item by item: two concurrent transactions can both pass their
-    conditions (measured: duplicate inbox entries). AWS isolates transactions, so this makes
-    moto behave like it. Races *between* requests, the ones the store must handle, stay.
-    """
-    monkeypatch.setattr(DynamoHandler, "call_action", isolated(DynamoHandler.call_action))
-
-
-@pytest.fixture
-def server_store(moto_endpoint, isolated_moto_dynamodb):
-    """The DynamoDB store over moto's HTTP server, table created."""
+def server_store(moto_endpoint):
+    """The DynamoDB store over the emulator's HTTP server, table created. Each request is
+    isolated, as on AWS (management/emulator.py); races between requests remain."""
     store = get_dynamo_store()
     schema.create(store.table)
     return store

@@ -78,6 +78,11 @@ def test_seed_then_scan_every_item(seeded):
     assert lines[-1] == f"{len(lines) - 1} items."
 
 
+def test_seed_and_the_unread_repair_agree(seeded):
+    # The seed conversation starts read on both sides; the repair's rule counts the same.
+    assert "would fix 0 counts" in run("ddb_repair_unread", "--dry-run")
+
+
 def test_seed_twice_leaves_the_same_items(seeded):
     before = run("ddb_scan")
     assert "Seeded" in run("ddb_seed")

@@ -894,7 +894,8 @@ def test_scan_follows_every_page_and_gives_plain_values(on, store, andrew_ref, b
 
     items = list(schema.scan(store.table, page_size=10))
 
-    assert len(items) == 23 + 2 + 1 + 1  # messages, two group items, the pair, the extra
+    # Messages, two inbox entries, the pair, the schema version, the extra.
+    assert len(items) == 23 + 2 + 1 + 1 + 1
     assert len(calls) == 3
     [odd] = [i for i in items if i["pk"] == "X"]
     assert odd == {"pk": "X", "sk": "Y", "ratio": 1.5, "n": 7}

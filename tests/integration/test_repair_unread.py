@@ -3,11 +3,13 @@
 import io
 from datetime import UTC, datetime, timedelta, timezone
 
+import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
 from messaging.domain import UserRef, format_sort_key
-from messaging.dynamo import get_dynamo_store, schema
+from messaging.dynamo import DynamoStore, get_dynamo_store, jobs, schema
+from messaging.dynamo.table import Table
 from tests.helpers import read_position
 
 pytestmark = pytest.mark.django_db
@@ -221,6 +223,47 @@ def test_drifted_counts_and_counters_are_put_right(store, people):
     assert f"{andrew.uuid}  conversation {group_uuid}: 7 -> 1" in out
     assert f"{andrew.uuid}  counter: 5 -> 1" in out
     assert f"{bayko.uuid}  counter: -3 -> 0" in out
+
+
+def test_a_send_and_a_read_while_the_counter_is_repaired_leave_it_right(
+    store, people, on, moto_endpoint
+):
+    """The counter is read, then the entries, then written. A send between the two reads and
+    a read before the write put the counter back to the value read, while the entry counted
+    is read again: the write must fail on the entry, not only hold on the counter."""
+    andrew, bayko = people["andrewbrown"], people["bayko"]
+    group_uuid, _ = store.create_conversation(sender=bayko, recipient=andrew, text="1")
+    [seen] = store.list_conversations(user_uuid=andrew.uuid).items
+    store.mark_read(**read_position(seen))  # andrew: entry 0, counter 0
+    other_client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+    others = DynamoStore(Table(client=other_client, name=store.table.name))  # the app, elsewhere
+    steps = []
+
+    def counter_read(params, **kwargs):
+        if params["Key"]["sk"]["S"] == "UNREAD" and not steps:
+            steps.append("counter read")
+
+    def send_before_the_entries_are_read(**kwargs):
+        if steps == ["counter read"]:
+            steps.append("sent")
+            others.create_message(conversation_uuid=group_uuid, sender=bayko, text="2")
+
+    def read_before_the_write(**kwargs):
+        if steps == ["counter read", "sent"]:
+            steps.append("read")
+            [entry] = others.list_conversations(user_uuid=andrew.uuid).items
+            others.mark_read(**read_position(entry))
+
+    on(store, "before-parameter-build.dynamodb.GetItem", counter_read)
+    on(store, "before-call.dynamodb.Query", send_before_the_entries_are_read)
+    on(store, "before-call.dynamodb.TransactWriteItems", read_before_the_write)
+
+    jobs.repair_unread(store.table, owner_uuids=[andrew.uuid])
+
+    assert steps == ["counter read", "sent", "read"]
+    assert row(store, andrew, group_uuid)["unread"] == 0
+    assert counter(store, andrew) == 0
+    assert jobs.repair_unread(store.table, dry_run=True).fixes == ()
 
 
 def set_number(store, pk, sk, name, value):

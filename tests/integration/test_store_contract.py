@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from messaging.domain import InboxEntry, NewMessage, UserRef, format_sort_key
+from messaging.domain import (
+    PREVIEW_BYTES,
+    InboxEntry,
+    NewMessage,
+    UserRef,
+    format_sort_key,
+    preview,
+)
 from messaging.dynamo import DynamoStore
 from messaging.dynamo import store as dynamo_store_module
 from messaging.errors import Conflict, InvalidCursor, NotFound
@@ -843,3 +850,18 @@ def test_import_into_a_pair_that_has_another_conversation_conflicts(
 
 def test_ping(message_store):
     assert message_store.ping() is None
+
+
+# --- the last message an inbox entry keeps ---
+
+
+@pytest.mark.parametrize("text", ["short", "x" * 1024, "ü" * 40, "😀" * 300])
+def test_an_entry_keeps_a_bounded_preview_and_the_message_keeps_everything(message_store, text):
+    andrew, bayko = person("andrewbrown"), person("bayko")
+    conversation, _ = message_store.create_conversation(sender=andrew, recipient=bayko, text="hi")
+    message_store.create_message(conversation_uuid=conversation, sender=bayko, text=text)
+
+    last = entry_of(message_store, andrew, conversation).last_message
+    assert last == preview(text)
+    assert len(last.encode()) <= PREVIEW_BYTES
+    assert texts(message_store, conversation)[0] == text

@@ -16,6 +16,7 @@ def test_the_contract_commands_exist():
         "ddb_get_conversation",
         "ddb_list_conversations",
         "ddb_repair_unread",
+        "ddb_migrate",
         "seed_users",
         "cognito_list_users",
         "cognito_sync",

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from messaging import access, selectors, services, timestamps
+from messaging import access, domain, selectors, services, timestamps
 from messaging.access import ConversationNotFound
 from messaging.domain import NewMessage
 from messaging.errors import InvalidCursor
@@ -388,3 +388,24 @@ def test_relative_time_uses_the_local_calendar(settings):
     settings.TIME_ZONE = "Asia/Tokyo"  # UTC+9: 20:00 UTC on Mar 3 is Mar 4 there
     with timezone.override("Asia/Tokyo"):
         assert timestamps.relative_time(datetime(2026, 3, 3, 20, 0, tzinfo=UTC), now=NOW) == "Mar 4"
+
+
+# --- the preview an inbox entry keeps (messaging.domain.preview) ---
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("short", "short"),
+        ("x" * 64, "x" * 64),  # exactly the budget: kept whole
+        ("x" * 65, "x" * 61 + "…"),
+        ("é" * 40, "é" * 30 + "…"),  # 2-byte characters never cut in half
+        ("a" + "😀" * 20, "a" + "😀" * 15 + "…"),  # 4-byte ones neither
+        ("x" * 60 + " and more", "x" * 60 + "…"),  # no space before the ellipsis
+    ],
+)
+def test_preview_is_bounded_in_utf8_bytes_on_a_character_boundary(text, expected):
+    cut = domain.preview(text)
+
+    assert cut == expected
+    assert len(cut.encode()) <= domain.PREVIEW_BYTES
