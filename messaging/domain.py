@@ -47,6 +47,7 @@ class InboxEntry:
     last_message_at: datetime
     sort_key: str  # the time of the last message as stored, needed for conditional writes
     unread: int = 0
+    read_up_to: str | None = None  # the sort key its owner last read up to, if recorded
 
 
 @dataclass(frozen=True)

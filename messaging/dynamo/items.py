@@ -171,6 +171,7 @@ def entry_from_item(item: dict[str, Any]) -> InboxEntry:
         last_message_at=parse_sort_key(item["sk"]),
         sort_key=item["sk"],
         unread=unread_of(item),
+        read_up_to=item.get("last_read_sk"),
     )
 
 
@@ -196,8 +197,8 @@ def entry_item(
 
 
 def item_of_entry(entry: InboxEntry) -> dict[str, Any]:
-    """An inbox entry back as its item: an entry item holds exactly what `entry_item` writes."""
-    return entry_item(
+    """An inbox entry back as its item: what `entry_item` writes, and the read marker."""
+    item = entry_item(
         owner_uuid=entry.owner_uuid,
         other=entry.other_user,
         conversation_uuid=entry.conversation_uuid,
@@ -205,6 +206,9 @@ def item_of_entry(entry: InboxEntry) -> dict[str, Any]:
         text=entry.last_message,
         unread=entry.unread,
     )
+    if entry.read_up_to is not None:
+        item["last_read_sk"] = entry.read_up_to
+    return item
 
 
 def conversation_of(item: dict[str, Any]) -> str:

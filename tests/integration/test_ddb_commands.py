@@ -6,6 +6,7 @@ import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
+from messaging import services
 from messaging.seed import SEED_CONVERSATION_UUID, SEED_LINES
 
 pytestmark = pytest.mark.django_db
@@ -78,8 +79,13 @@ def test_seed_then_scan_every_item(seeded):
     assert lines[-1] == f"{len(lines) - 1} items."
 
 
-def test_seed_and_the_unread_repair_agree(seeded):
-    # The seed conversation starts read on both sides; the repair's rule counts the same.
+def test_seed_and_the_unread_repair_agree(seeded, django_user_model):
+    # The seed conversation starts read on both sides; the repair's rule counts the same,
+    # also after sends, which keep each entry's read marker as they move it.
+    assert "would fix 0 counts" in run("ddb_repair_unread", "--dry-run")
+    andrew = django_user_model.objects.get(handle="andrewbrown")
+    for text in ("still up?", "hello?"):
+        services.send_message(sender=andrew, conversation_uuid=SEED_CONVERSATION_UUID, text=text)
     assert "would fix 0 counts" in run("ddb_repair_unread", "--dry-run")
 
 
