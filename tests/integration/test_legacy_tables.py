@@ -66,6 +66,19 @@ def put_like_the_original(store, andrew: UserRef, bayko: UserRef) -> str:
     return conversation
 
 
+def start_at_once(store, people):
+    """Each (sender, recipient) starts a conversation on its own thread, all at the same moment."""
+    barrier = threading.Barrier(len(people))
+
+    def start(index):
+        sender, recipient = people[index]
+        barrier.wait()
+        return store.create_conversation(sender=sender, recipient=recipient, text=f"hi {index}")
+
+    with ThreadPoolExecutor(max_workers=len(people)) as pool:
+        return list(pool.map(start, range(len(people))))
+
+
 def pair_items(store):
     return [item for item in schema.scan(store.table) if item["pk"].startswith("PAIR#")]
 
@@ -136,15 +149,7 @@ def test_both_people_resuming_an_original_conversation_at_once_end_with_it(
     forget_schema_version(store)
     conversation = put_like_the_original(store, andrew_ref, bayko_ref)
     people = [(andrew_ref, bayko_ref), (bayko_ref, andrew_ref)] * 4
-    barrier = threading.Barrier(len(people))
-
-    def start(index):
-        sender, recipient = people[index]
-        barrier.wait()
-        return store.create_conversation(sender=sender, recipient=recipient, text=f"hi {index}")
-
-    with ThreadPoolExecutor(max_workers=len(people)) as pool:
-        started = list(pool.map(start, range(len(people))))
+    started = start_at_once(store, people)
 
     assert {found for found, _ in started} == {conversation}
     assert len(store.list_conversations(user_uuid=andrew_ref.uuid).items) == 1
@@ -160,15 +165,7 @@ def test_both_people_starting_a_new_conversation_on_a_legacy_table_end_with_one(
     store = server_store
     forget_schema_version(store)
     people = [(andrew_ref, bayko_ref), (bayko_ref, andrew_ref)] * 4
-    barrier = threading.Barrier(len(people))
-
-    def start(index):
-        sender, recipient = people[index]
-        barrier.wait()
-        return store.create_conversation(sender=sender, recipient=recipient, text=f"hi {index}")
-
-    with ThreadPoolExecutor(max_workers=len(people)) as pool:
-        started = list(pool.map(start, range(len(people))))
+    started = start_at_once(store, people)
 
     assert len({found for found, _ in started}) == 1
     assert len(pair_items(store)) == 1
