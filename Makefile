@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-fast lint format install browser postgres bench clean
+.PHONY: run test test-fast lint format install browser postgres redis bench clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +21,9 @@ run: install
 postgres:
 	bash scripts/ensure-postgres.sh
 
+redis:
+	bash scripts/ensure-redis.sh $(TEST_REDIS_URL)
+
 browser:
 	bash scripts/ensure-chromium.sh
 
@@ -31,12 +35,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install postgres browser lint
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+# Every run keys its cache entries with its own prefix, so runs side by side do not meet.
+test: install postgres redis browser lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CACHE_KEY_PREFIX=test-$$$$ \
+		$(PY) -m pytest
 
 # The unit tier alone: the in-memory store and SQLite in memory, no Postgres, no browser.
 test-fast: install
-	DATABASE_URL=sqlite://:memory: $(PY) -m pytest tests/unit -q
+	DATABASE_URL=sqlite://:memory: REDIS_URL= $(PY) -m pytest tests/unit -q
 
 bench: install
 	bash scripts/bench.sh

@@ -6,6 +6,7 @@ Each client is one browser-like session, with its own cookies, logged in through
 from __future__ import annotations
 
 import http.client
+import math
 import re
 import threading
 import time
@@ -143,6 +144,11 @@ class RunResult:
     latencies: list[float] = field(default_factory=list)  # seconds, successful requests
     costs: list[dict[str, float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    server_cpu_seconds: float = math.nan  # the server's processes, user + system
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.server_cpu_seconds * 1000 / len(self.latencies) if self.latencies else math.nan
 
     @property
     def rps(self) -> float:

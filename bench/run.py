@@ -106,6 +106,19 @@ def database(kind: str, name: str, logs: Path):
             db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def group_cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of the live processes of one process group: a server."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone since the listing
+            continue
+        if int(fields[2]) == group:  # after the name: state, ppid, pgrp, ..., utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values) or [math.nan]
     return ordered[max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))]
@@ -116,6 +129,7 @@ def summarise(measured: list[bench_client.RunResult]) -> dict[str, Any]:
     runs = []
     for result in measured:
         runs.append({"rps": round(result.rps, 2), "requests": len(result.latencies)})
+        runs[-1]["cpu_ms"] = round(result.cpu_ms_per_request, 3)
         for n in (50, 95, 99):
             runs[-1][f"p{n}_ms"] = round(percentile(result.latencies, n / 100) * 1000, 2)
         runs[-1]["max_ms"] = round(max(result.latencies, default=math.nan) * 1000, 2)
@@ -128,7 +142,7 @@ def summarise(measured: list[bench_client.RunResult]) -> dict[str, Any]:
     return {
         **{
             name: statistics.median(run[name] for run in runs)
-            for name in ("rps", "p50_ms", "p95_ms", "p99_ms")
+            for name in ("rps", "p50_ms", "p95_ms", "p99_ms", "cpu_ms")
         },
         "samples": sum(run["requests"] for run in runs),
         "errors": len(errors),
@@ -157,7 +171,7 @@ def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path
     data = seed(size, args.clients, env, logs)
     measured: dict[tuple[str, str], list] = {}
     with ExitStack() as servers:
-        clients = {}
+        clients, groups = {}, {}
         for backend, app in WSGI_APPS.items():
             port = free_port()
             argv = [
@@ -166,7 +180,8 @@ def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path
                 "--log-level", "warning",
             ]  # fmt: skip
             name, url = f"gunicorn-{backend}-{size}", f"http://127.0.0.1:{port}/accounts/login/"
-            servers.enter_context(serving(name, argv, {**env, "BENCH_SIZE": size}, logs, url))
+            server = serving(name, argv, {**env, "BENCH_SIZE": size}, logs, url)
+            groups[backend] = servers.enter_context(server).pid  # its own process group
             clients[backend] = [bench_client.Client("127.0.0.1", port) for _ in range(args.clients)]
             for number, client in enumerate(clients[backend]):
                 client.login(f"bench{number}", PASSWORD)
@@ -179,12 +194,15 @@ def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path
                 for scenario in bench_client.SCENARIOS:
                     if repeat == 0 and args.warmup:
                         bench_client.run(scenario, clients[backend], seconds=args.warmup)
+                    cpu = group_cpu_seconds(groups[backend])
                     result = bench_client.run(scenario, clients[backend], seconds=args.seconds)
+                    result.server_cpu_seconds = group_cpu_seconds(groups[backend]) - cpu
                     measured.setdefault((backend, scenario.name), []).append(result)
                     p50 = percentile(result.latencies, 0.5) * 1000
+                    cpu_ms = result.cpu_ms_per_request
                     log(f"size {size} round {repeat + 1}/{args.repeats} {backend:6} "
                         f"{scenario.name:18} {result.rps:8.1f} req/s  p50 {p50:7.1f} ms  "
-                        f"errors {len(result.errors)}")  # fmt: skip
+                        f"cpu {cpu_ms:5.2f} ms/req  errors {len(result.errors)}")  # fmt: skip
     scenarios = [
         {"size": size, "backend": backend, "scenario": name, **summarise(runs)}
         for (backend, name), runs in measured.items()
@@ -192,7 +210,19 @@ def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path
     return {"seed": data, "scenarios": scenarios}
 
 
-def bench_env(database_url: str, endpoint: str, clients: int) -> dict[str, str]:
+def redis_version(url: str) -> str | None:
+    """The version of the Redis at `url`, or None if nothing answers there."""
+    import redis
+
+    try:
+        return redis.Redis.from_url(url, socket_connect_timeout=1).info("server")["redis_version"]
+    except redis.RedisError:
+        return None
+
+
+def bench_env(
+    database_url: str, endpoint: str, clients: int, redis_url: str = ""
+) -> dict[str, str]:
     # Only the emulator is ever called: no AWS profile or session from the caller's shell.
     dropped = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
     env = {key: value for key, value in os.environ.items() if key not in dropped}
@@ -209,6 +239,8 @@ def bench_env(database_url: str, endpoint: str, clients: int) -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY="testing",
         BENCH_CLIENTS=str(clients),
         PYTHONPATH=str(ROOT),
+        REDIS_URL=redis_url,  # "" = each worker's own memory
+        CACHE_KEY_PREFIX=f"bench-{os.getpid()}",
     )
     return env
 
@@ -226,8 +258,11 @@ def run(args: argparse.Namespace, *, command: str) -> dict[str, Any]:
         serving("emulator", argv, dict(os.environ), logs, f"{endpoint}{emulator.PING_PATH}"),
         database(args.database, name, logs) as (kind, version, url),
     ):
-        log(f"database: {kind} {version}; emulator: {endpoint}")
-        env = bench_env(url, endpoint, args.clients)
+        cache = redis_version(args.redis_url) if args.redis_url else None
+        redis_url = args.redis_url if cache else ""
+        cache = f"Redis {cache}" if cache else "each worker's memory (no Redis answered)"
+        log(f"database: {kind} {version}; emulator: {endpoint}; cache: {cache}")
+        env = bench_env(url, endpoint, args.clients, redis_url)
         sizes = {size: measure(size, args, env, logs) for size in args.sizes}
     packages = ("Django", "gunicorn", "moto", "boto3", "psycopg")
     return {
@@ -242,6 +277,7 @@ def run(args: argparse.Namespace, *, command: str) -> dict[str, Any]:
             "versions": {package: metadata.version(package) for package in packages},
         },
         "database": {"kind": kind, "version": version},
+        "cache": cache,
         "config": {key: value for key, value in vars(args).items() if key != "smoke"},
         "logs": str(logs),
         "sizes": sizes,
@@ -257,6 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per server.")
     parser.add_argument("--warmup", type=float, default=1.0, help="Warm-up seconds (round 1).")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        help="The cache's Redis (its own key prefix); '' or none answering: each worker's memory.",
+    )
     parser.add_argument("--out", default=str(ROOT / "docs"), help="Where the results go.")
     parser.add_argument("--smoke", action="store_true", help="Tiny and quick: a self-check.")
     args = parser.parse_args(argv)

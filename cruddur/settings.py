@@ -82,6 +82,36 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The cache: Redis when REDIS_URL is set (redis:// or, for ElastiCache, rediss://), else this
+# process's memory, which serves one local process. docs/CACHE.md says what is cached.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="cruddur")  # the event channels' too
+_cache_keys = {
+    "KEY_PREFIX": CACHE_KEY_PREFIX,
+    "VERSION": env.int("CACHE_VERSION", default=1),
+}
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "cruddur.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            **_cache_keys,
+            # A cache that does not answer at once is skipped (cruddur/cache.py).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "cruddur",
+            **_cache_keys,
+        }
+    }
+# Sessions are read from the cache and kept in the database, so losing the cache (a Redis
+# restart, an outage) logs no one out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 AUTH_USER_MODEL = "users.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -146,5 +176,6 @@ LOGGING = {
             "level": env.str("MESSAGING_LOG_LEVEL", default="INFO"),
         },
         "users": {"handlers": ["console"], "level": "INFO"},
+        "cruddur": {"handlers": ["console"], "level": "INFO"},
     },
 }

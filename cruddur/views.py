@@ -1,11 +1,13 @@
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
+from redis.exceptions import RedisError
 
 from cruddur.errors import ServiceError
 from messaging.store import get_store
@@ -40,9 +42,26 @@ def _check_dynamodb() -> str:
     return "ok"
 
 
+def _check_cache() -> str:
+    ping = getattr(cache, "ping", None)  # Redis; the embedded default is this process's memory
+    if ping is None:
+        return "ok"
+    try:
+        ping()
+    except RedisError as error:
+        return _unavailable(error)
+    return "ok"
+
+
 @never_cache
 def health(request):
+    """200 while the app can serve pages: "ok", or "degraded" when only the cache is down
+    (pages then go to the database and DynamoDB directly); 503 "unavailable" otherwise."""
     checks = {"database": _check_database(), "dynamodb": _check_dynamodb()}
     healthy = all(state == "ok" for state in checks.values())
-    body = {"status": "ok" if healthy else "unavailable", **checks}
+    cache_state = _check_cache()
+    status = "unavailable"
+    if healthy:
+        status = "ok" if cache_state == "ok" else "degraded"
+    body = {"status": status, **checks, "cache": cache_state}
     return JsonResponse(body, status=200 if healthy else 503)

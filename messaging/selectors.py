@@ -1,8 +1,8 @@
 """Reads for the messaging pages: the view models the templates print.
 
 Every read of a conversation passes the membership check of `messaging.access` first. Names
-shown are the users' current ones from SQL, looked up in one batched query per page; the
-copies stored on DynamoDB items are only a fallback for deleted users.
+shown are the users' current ones (`users.names`: the cache, else one batched query per
+page); the copies stored on DynamoDB items are only a fallback for deleted users.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 from django.urls import reverse
 
 from users.models import User
+from users.names import current_names
 
 from .access import get_entry_for_member
 from .domain import InboxEntry, InboxPage, Message, Page, UserRef
@@ -124,25 +125,20 @@ def _parse_uuid(value: str) -> uuid.UUID | None:
 
 
 def _people(refs: Iterable[UserRef]) -> dict[str, Person]:
-    """Current names for these users (keyed by the uuid as stored), in ONE query.
+    """Current names for these users, keyed by the uuid as stored on the items.
 
     A user who no longer exists keeps the name stored on the item.
     """
     stored = {ref.uuid: ref for ref in refs}
     parsed = {key: _parse_uuid(key) for key in stored}
-    wanted = {value for value in parsed.values() if value}
-    current = {}
-    if wanted:
-        # Tuples, not model instances: this runs on every page.
-        rows = User.objects.filter(uuid__in=wanted).values_list("uuid", "handle", "display_name")
-        current = {row[0]: row for row in rows}
+    current = current_names(value for value in parsed.values() if value)
     people = {}
     for key, ref in stored.items():
-        row = current.get(parsed[key])
-        if row is None:
+        name = current.get(parsed[key])
+        if name is None:
             people[key] = Person(ref.uuid, ref.handle, ref.display_name)
         else:
-            people[key] = Person(str(row[0]), row[1], row[2])
+            people[key] = Person(str(parsed[key]), name.handle, name.display_name)
     return people
 
 

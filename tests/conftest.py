@@ -9,6 +9,7 @@ import os
 import uuid
 
 import pytest
+from django.core.cache import cache
 from moto import mock_aws
 
 from management import emulator
@@ -51,6 +52,25 @@ def _fresh_stores():
     reset_stores()
     yield
     reset_stores()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Each test starts from an empty cache: names and sessions of rolled-back rows must not
+    # outlive their test. On Redis only this run's keys go (the prefix `make test` picks).
+    forget_cached()
+    yield
+    forget_cached()
+
+
+def forget_cached() -> None:
+    client = getattr(cache, "_cache", None)
+    if client is None or not hasattr(client, "get_client"):
+        cache.clear()  # this process's memory
+        return
+    redis = client.get_client(write=True)
+    for key in redis.scan_iter(match=f"{cache.key_prefix}:*", count=1000):
+        redis.delete(key)
 
 
 # --- people: SQL users for pages, services and commands; UserRefs for store-level tests ---

@@ -42,7 +42,7 @@ def test_smoke_run_measures_every_scenario_on_both_gateways(smoke_run):
         assert row["samples"] > 0
         assert row["errors"] == 0, row["error_examples"]
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
-        assert row["cost"]["sql_queries"]["median"] >= 2  # at least the session and the user
+        assert row["cost"]["sql_queries"]["median"] >= 1  # at least the user
 
 
 def test_smoke_run_reads_the_page_costs_from_the_server(smoke_run):

@@ -15,7 +15,7 @@ def test_health_ok_when_database_and_dynamodb_are_up(client, moto_endpoint):
     call_command("ddb_schema_load", stdout=io.StringIO())
     response = client.get("/health/")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "dynamodb": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "dynamodb": "ok", "cache": "ok"}
     assert "no-cache" in response["Cache-Control"]
 
 

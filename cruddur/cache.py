@@ -1,0 +1,107 @@
+"""The default cache's Redis backend: Django's RedisCache, never a reason for an error page.
+
+A cache only makes pages cheaper, so when Redis cannot be reached this backend answers as an
+empty cache would: reads miss, writes are dropped, and the pages fall back to the database and
+DynamoDB. The failure is logged, and for `retry_after` seconds the backend does not try Redis
+again, so a host that stopped answering costs one timeout, not one per cache call.
+
+A delete that could not be sent is kept and sent before anything else once Redis answers
+again: a logout or a rename during an outage must not be undone by the stale entry it was
+meant to remove (a session, a name) when Redis comes back. `ping()` is for `/health/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("cruddur.cache")
+_NOT_SENT = object()
+
+
+class _OneClientPerPool(RedisCacheClient):
+    """Django's client builds a `redis.Redis` for every call (redis-py sets up some 170
+    response callbacks in each: a third of a millisecond). A `redis.Redis` is thread-safe
+    and takes its connections from the pool, so one per pool serves every call."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._client(connection_pool=self._get_connection_pool(write))
+            self._clients[index] = client
+        return client
+
+
+class ResilientRedisCache(RedisCache):
+    retry_after = 5.0  # seconds without a try after a failure
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _OneClientPerPool
+        self._down_until = 0.0
+        self._unsent_deletes: set[tuple[str, int | None]] = set()
+
+    def ping(self) -> None:
+        """Raise (a RedisError) unless Redis answers now."""
+        self._cache.get_client(write=True).ping()
+        self._down_until = 0.0
+
+    def _guarded(self, fallback: Any, operation, *args, **kwargs) -> Any:
+        if time.monotonic() < self._down_until:
+            return fallback
+        try:
+            self._send_unsent_deletes()
+            return operation(*args, **kwargs)
+        except RedisError as error:
+            self._down_until = time.monotonic() + self.retry_after
+            logger.warning(
+                "cache unavailable, serving without it for %.0f s: %s", self.retry_after, error
+            )
+            return fallback
+
+    def _send_unsent_deletes(self) -> None:
+        for key, version in list(self._unsent_deletes):
+            super().delete(key, version)
+            self._unsent_deletes.discard((key, version))
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._guarded(False, super().add, key, value, timeout, version)
+
+    def get(self, key, default=None, version=None):
+        return self._guarded(default, super().get, key, default, version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        self._guarded(None, super().set, key, value, timeout, version)
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._guarded(False, super().touch, key, timeout, version)
+
+    def delete(self, key, version=None):
+        deleted = self._guarded(_NOT_SENT, super().delete, key, version)
+        if deleted is _NOT_SENT:
+            self._unsent_deletes.add((key, version))
+            return False
+        return deleted
+
+    def delete_many(self, keys, version=None):
+        if self._guarded(_NOT_SENT, super().delete_many, keys, version) is _NOT_SENT:
+            self._unsent_deletes.update((key, version) for key in keys)
+
+    def get_many(self, keys, version=None):
+        return self._guarded({}, super().get_many, keys, version)
+
+    def has_key(self, key, version=None):
+        return self._guarded(False, super().has_key, key, version)
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._guarded(list(data), super().set_many, data, timeout, version)
