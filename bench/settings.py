@@ -10,6 +10,8 @@ ROOT_URLCONF = "bench.urls"
 
 # Production serves hashed names from `collectstatic`'s manifest; the pages are measured, not
 # the static files, so skip the collectstatic step (the lookup differs by one dict access).
+# bench/push.py drives live.js in Chromium: static files straight from the apps' folders.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

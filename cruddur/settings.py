@@ -78,8 +78,19 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_POOL", default=True
+):
+    # A pool per process (psycopg_pool): under ASGI every request runs on a thread of its own,
+    # and Django's persistent connections, kept per thread, would connect for each request.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+        "timeout": 10,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache: Redis when REDIS_URL is set (redis:// or, for ElastiCache, rediss://), else this
@@ -177,5 +188,7 @@ LOGGING = {
         },
         "users": {"handlers": ["console"], "level": "INFO"},
         "cruddur": {"handlers": ["console"], "level": "INFO"},
+        # Server errors on the console with DEBUG off too (Django's default only mails them).
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

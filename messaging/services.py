@@ -16,6 +16,7 @@ from users.models import User
 from . import selectors
 from .access import get_participants_for_member
 from .domain import InboxEntry, Message, UserRef
+from .events import Change, publish_change
 from .store import get_store
 
 MAX_MESSAGE_LENGTH = 1024
@@ -60,13 +61,15 @@ def send_message(
     """
     text = clean_message_text(text)
     participants = get_participants_for_member(user=sender, conversation_uuid=conversation_uuid)
-    return get_store().create_message(
+    message = get_store().create_message(
         conversation_uuid=participants[0].conversation_uuid,
         sender=user_ref(sender),
         text=text,
         participants=participants,
         idempotency_key=idempotency_key,
     )
+    _announce(message, [entry.owner_uuid for entry in participants])
+    return message
 
 
 def start_conversation(
@@ -79,13 +82,20 @@ def start_conversation(
     as for `send_message`.
     """
     check_recipient(sender=sender, recipient=recipient)
-    conversation_uuid, _message = get_store().create_conversation(
+    conversation_uuid, message = get_store().create_conversation(
         sender=user_ref(sender),
         recipient=user_ref(recipient),
         text=clean_message_text(text),
         idempotency_key=idempotency_key,
     )
+    _announce(message, [str(sender.uuid), str(recipient.uuid)])
     return conversation_uuid
+
+
+def _announce(message: Message, people: list[str]) -> None:
+    """The live event of a stored message, to both participants' open pages (the sender's
+    other tabs too). Sent again for a resubmitted form: the pages find nothing new."""
+    publish_change(people, Change(message.conversation_uuid, message.sort_key))
 
 
 def read_conversation(

@@ -1,15 +1,17 @@
 from django.urls import path
 
-from . import live_views, views
+from . import event_views, live_views, views
 
 app_name = "messaging"
 
-# "new/" and "poll/" come before the conversation pattern, which would otherwise match them.
+# "new/", "poll/" and "events/" come before the conversation pattern, which would otherwise
+# match them.
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("new/", views.start, name="start"),
     path("new/<str:handle>/", views.new_conversation, name="new"),
     path("poll/", live_views.inbox_poll, name="poll"),
+    path("events/", event_views.events, name="events"),
     path("<str:conversation_uuid>/", views.conversation, name="conversation"),
     path("<str:conversation_uuid>/poll/", live_views.conversation_poll, name="conversation_poll"),
 ]

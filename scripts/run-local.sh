@@ -55,4 +55,8 @@ $PY manage.py cognito_sync
 echo
 echo "Cruddur Messages: http://${DJANGO_ADDR}/  (log in as andrewbrown; password in README.md)"
 echo "Emulator: ${AWS_ENDPOINT_URL}  user pool: ${AWS_COGNITO_USER_POOL_ID}  (Ctrl-C stops both)"
-$PY manage.py runserver "${DJANGO_ADDR}"
+# The ASGI server (DESIGN.md): the pages, and the event streams that hold no thread while open.
+# WhiteNoise serves the static files; --reload restarts on code changes like runserver did.
+$PY -m uvicorn cruddur.asgi:application --host "${DJANGO_ADDR%:*}" --port "${DJANGO_ADDR##*:}" \
+  --lifespan off --timeout-graceful-shutdown 2 \
+  --reload --reload-dir cruddur --reload-dir messaging --reload-dir users --reload-dir management

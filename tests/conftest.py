@@ -167,3 +167,43 @@ def aws_in_process(settings):
     settings.AWS_ENDPOINT_URL = None
     with mock_aws():
         yield
+
+
+# --- the site under an ASGI server (event streams need one) ---
+
+
+@pytest.fixture
+def asgi_server(transactional_db, settings):
+    """The whole site under uvicorn on a thread of this process (as `make run` serves it),
+    static files included; its URL. The test's settings and database are the server's."""
+    import threading
+    import time
+
+    import uvicorn
+    from django.core.asgi import get_asgi_application
+    from django.db import connections
+
+    settings.WHITENOISE_USE_FINDERS = True  # static files from the apps, as with DEBUG on
+    # Each request closes its connection, so none outlives the test in the server's threads.
+    database = connections.settings["default"]
+    kept_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
+    config = uvicorn.Config(
+        get_asgi_application(),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    database["CONN_MAX_AGE"] = kept_age

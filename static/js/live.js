@@ -1,7 +1,13 @@
 // Live updates on the messaging pages: new messages in an open conversation, the inbox list
-// and the unread count in the navigation, by polling two small endpoints
-// (messaging/live_views.py: inbox_poll, conversation_poll). Small and framework-free; the pages
-// work without it (reloading shows everything).
+// and the unread count in the navigation. Small and framework-free; the pages work without it
+// (reloading shows everything).
+//
+// The server pushes: an event stream (/messages/events/, messaging/event_views.py) says which
+// conversation changed, and this script then asks two small endpoints what changed
+// (messaging/live_views.py: inbox_poll, conversation_poll). While the stream is open nothing
+// is polled; each time it opens again the script looks once, so that nothing sent while it
+// was closed is missed. When there is no stream (no EventSource, the server refuses it, a
+// proxy that buffers) the script polls the same endpoints on a timer, as before.
 //
 // The server renders every row, message and badge with the pages' own templates. A poll answers
 // an HTML fragment whose root element carries the state in data-* attributes; this script
@@ -17,6 +23,7 @@
 
   var INTERVAL = 1500; // ms between polls: a new message shows within about two seconds
   var MAX_DELAY = 30000; // the backoff's cap
+  var STREAM_RETRY = 30000; // after the server refused a stream, poll this long before asking again
   var TIMEOUT = 10000; // a poll that hangs longer is abandoned and counts as a failure
   var CATCH_UP_TRIES = 3; // polls of a conversation whose row moved before its message shows
 
@@ -33,7 +40,11 @@
   var failures = 0;
   var timer = null;
   var polling = false;
+  var askAgain = false; // a change came while a poll was under way
   var stopped = false;
+  var eventsUrl = root.getAttribute("data-events-url");
+  var streaming = false; // the event stream is open: no timer
+  var streamOpened = false; // it has been open before: a new open may have missed events
 
   function openThread(element) {
     if (!element) return null;
@@ -231,7 +242,12 @@
       )
       .then(function () {
         polling = false;
-        schedule();
+        if (askAgain && !stopped) {
+          askAgain = false;
+          tick();
+        } else {
+          schedule();
+        }
       });
   }
 
@@ -239,6 +255,8 @@
     clearTimeout(timer);
     timer = null;
     if (stopped || document.visibilityState === "hidden") return;
+    // With the stream open, only a conversation still catching up looks again by itself.
+    if (streaming && !failures && !(thread && thread.behind)) return;
     var delay = INTERVAL;
     if (failures) {
       // Exponential backoff with some jitter, so tabs do not come back all at once.
@@ -249,7 +267,8 @@
 
   function pollNow() {
     clearTimeout(timer);
-    if (!polling) tick();
+    if (polling) askAgain = true; // it may have read before the change: look once more after
+    else tick();
   }
 
   document.addEventListener("visibilitychange", function () {
@@ -263,5 +282,34 @@
   window.addEventListener("focus", function () {
     if (thread && thread.unread > 0) pollNow(); // mark read what came in while away
   });
-  schedule();
+
+  // --- the event stream ---
+
+  function listen() {
+    var source = new EventSource(eventsUrl);
+    source.addEventListener("open", function () {
+      streaming = true;
+      if (streamOpened) pollNow(); // opened again: look once for what came meanwhile
+      streamOpened = true;
+      clearTimeout(timer);
+      timer = null;
+    });
+    source.addEventListener("change", function () {
+      pollNow();
+    });
+    source.addEventListener("error", function () {
+      // The browser opens a lost stream again by itself; poll until it is back.
+      streaming = false;
+      if (!timer && !polling) schedule();
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused (503: no broker, no ASGI server; 403: signed out): ask again later.
+        setTimeout(function () {
+          if (!stopped) listen();
+        }, STREAM_RETRY * (0.8 + Math.random() * 0.4));
+      }
+    });
+  }
+
+  if (eventsUrl && window.EventSource) listen();
+  schedule(); // until the stream is open
 })();

@@ -46,13 +46,18 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def stack(transactional_db, moto_endpoint, live_server):
-    """A seeded local stack: moto server with the table and seed conversation, seed users."""
+def seed_stack() -> None:
+    """Seed users, and the table with the seed conversation, on the test's moto server."""
     quiet = {"stdout": io.StringIO(), "stderr": io.StringIO()}
     call_command("seed_users", password=SEED_PASSWORD, **quiet)
     call_command("ddb_schema_load", **quiet)
     call_command("ddb_seed", **quiet)
+
+
+@pytest.fixture
+def stack(transactional_db, moto_endpoint, live_server):
+    """A seeded local stack served by Django's live server (WSGI: the pages poll)."""
+    seed_stack()
     return live_server.url
 
 

@@ -17,19 +17,24 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"floor", "inbox", "conversation", "conversation_page3", "send"}
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench")
+def run_bench(module: str, *argv: str, out: Path, timeout: float) -> Path:
+    """`python -m <module> ... --out <out>`, which must succeed; returns `out`."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--database", "sqlite", "--out", out],
+        [sys.executable, "-m", module, *argv, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    return run_bench("bench.run", "--smoke", "--database", "sqlite", out=out, timeout=180)
 
 
 def test_smoke_run_measures_every_scenario_on_both_gateways(smoke_run):
@@ -83,3 +88,16 @@ def test_the_dataset_is_the_same_every_time():
     main = max(inbox, key=lambda c: c.messages[-1].created_at)
     assert main.group_uuid == first.main_conversations[0]
     assert len(main.messages) == seed.SIZES["smoke"].long
+
+
+def test_push_measurement_runs_and_sees_push_cost_nothing_while_idle(tmp_path):
+    # bench/push.py at its smallest: two servers, Redis, Chromium, a few sends each way.
+    argv = ["--sends", "3", "--polled", "1", "--browser-sends", "1", "--idle", "2",
+            "--streams", "5", "--rounds", "1", "--clients", "2"]  # fmt: skip
+    run_bench("bench.push", *argv, out=tmp_path, timeout=300)
+    results = json.loads((tmp_path / "push-results.json").read_text())
+    assert results["push_delivery"]["from_post"]["n"] == 3
+    assert results["browser_push"]["idle_requests_per_minute"] == 0
+    assert results["browser_polling"]["idle_requests_per_minute"] > 0
+    assert results["streams"]["streams"] == 5
+    assert set(results["pages"]["asgi"]) == {"floor", "inbox", "conversation"}

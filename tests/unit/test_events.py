@@ -1,0 +1,120 @@
+"""Live events without Redis: the in-process broker, the stream's refusals, what a send
+publishes. (Redis, ASGI and the browser: tests/integration/test_event_stream.py, tests/e2e.)"""
+
+import asyncio
+import threading
+import uuid
+
+import pytest
+from django.test import Client
+
+from messaging import events, services
+from messaging.events import Change, LocalBroker
+from tests.helpers import ref
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def local_broker(settings):
+    settings.REDIS_URL = ""  # the embedded default, whatever `make test` set
+    broker = events.get_broker()
+    assert isinstance(broker, LocalBroker)
+    return broker
+
+
+def collect(broker, user_uuid, publish, *, wanted=1, timeout=2.0):
+    """Open a stream for `user_uuid` on an event loop, run `publish()` on another thread, and
+    return what the stream received within `timeout` seconds."""
+
+    async def listen():
+        stream = await broker.open_stream(user_uuid)
+        publisher = threading.Thread(target=publish)
+        try:
+            publisher.start()
+            received = []
+            while len(received) < wanted:
+                item = await stream.next(timeout)
+                if item is False:
+                    break
+                received.append(item)
+            return received
+        finally:
+            stream.close()
+            publisher.join()
+
+    return asyncio.run(listen())
+
+
+def test_a_stream_receives_its_person_s_changes_only(local_broker):
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    change = Change(str(uuid.uuid4()), "2026-11-30T10:00:00.000001+00:00")
+
+    def publish():
+        events.publish_change([theirs], Change("other", "x"))
+        events.publish_change([mine], change)
+
+    assert collect(local_broker, mine, publish, wanted=2, timeout=0.5) == [change]
+    assert len(local_broker.streams) == 0  # closed streams are gone
+
+
+def test_a_change_carries_no_text():
+    change = Change("5ae290ed-55d1-47a0-bc6d-fe2bc2700399", "2026-11-30T10:00:00+00:00")
+    assert change.dumps() == (
+        '{"conversation":"5ae290ed-55d1-47a0-bc6d-fe2bc2700399",'
+        '"sort_key":"2026-11-30T10:00:00+00:00"}'
+    )
+    assert Change.loads(change.dumps()) == change
+
+
+def test_a_send_tells_both_participants(local_broker, memory_store, andrew, bayko):
+    conversation_uuid, _ = memory_store.create_conversation(
+        sender=ref(andrew), recipient=ref(bayko), text="hi"
+    )
+    sent = []
+
+    def send():
+        sent.append(
+            services.send_message(sender=bayko, conversation_uuid=conversation_uuid, text="yo")
+        )
+
+    received_by_andrew = collect(local_broker, str(andrew.uuid), send)
+    assert received_by_andrew == [Change(conversation_uuid, sent[0].sort_key)]
+    received_by_bayko = collect(local_broker, str(bayko.uuid), send)  # the sender's other tabs
+    assert received_by_bayko == [Change(conversation_uuid, sent[1].sort_key)]
+
+
+def test_a_new_conversation_tells_both(local_broker, memory_store, andrew, londo):
+    started = []
+
+    def start():
+        started.append(services.start_conversation(sender=andrew, recipient=londo, text="hello"))
+
+    [change] = collect(local_broker, str(londo.uuid), start)
+    assert change.conversation_uuid == started[0]
+
+
+def test_a_failing_broker_never_fails_a_send(settings, memory_store, andrew, bayko, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    conversation_uuid, _ = memory_store.create_conversation(
+        sender=ref(andrew), recipient=ref(bayko), text="hi"
+    )
+
+    message = services.send_message(sender=bayko, conversation_uuid=conversation_uuid, text="yo")
+
+    assert message.text == "yo"
+    assert "could not publish a change" in caplog.text
+
+
+def test_the_stream_needs_signing_in(client, local_broker):
+    response = client.get("/messages/events/")
+    assert response.status_code == 403
+
+
+def test_the_stream_under_wsgi_is_refused_so_the_page_polls(local_broker, andrew):
+    client = Client()
+    client.force_login(andrew)
+    response = client.get("/messages/events/")
+    assert response.status_code == 503
+    assert "ASGI" in response.content.decode()
+    assert response["Retry-After"] == "30"
