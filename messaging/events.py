@@ -158,9 +158,11 @@ class RedisBroker:
         self._publisher.publish(self.prefix + user_uuid, change.dumps())
 
     async def open_stream(self, user_uuid: str) -> Stream:
-        if self._listener is None or self._listener.done():
+        loop = asyncio.get_running_loop()
+        listener = self._listener
+        if listener is None or listener.done() or listener.get_loop() is not loop:
             self._ready = asyncio.Event()
-            self._listener = asyncio.get_running_loop().create_task(self._listen(self._ready))
+            self._listener = loop.create_task(self._listen(self._ready))
         try:
             await asyncio.wait_for(self._ready.wait(), _CONNECT_SECONDS)
         except TimeoutError:
