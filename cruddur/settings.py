@@ -6,6 +6,7 @@ that `manage.py check --deploy` asks for.
 """
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "users",
     "messaging",
     "management",
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers for a locked-out login
 ]
 
 ROOT_URLCONF = "cruddur.urls"
@@ -124,6 +127,21 @@ else:
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 AUTH_USER_MODEL = "users.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses logins during a cool-off
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes, failures kept in the database): after LOGIN_FAILURE_LIMIT
+# failed logins for one handle, or from one IP address, logging in is paused for
+# LOGIN_COOLOFF_MINUTES, the right password included. The admin's "Access attempts" lifts it.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "users.lockout.handle_of"
+AXES_LOCKOUT_CALLABLE = "users.lockout.locked_out"
+AXES_CLIENT_IP_CALLABLE = "users.lockout.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
