@@ -265,30 +265,39 @@ def _stream(client):
     ]
 
 
+def _create_table(client, *, index_keys, **extra):
+    """TABLE: keys pk and sk, and the index "by-team" with `index_keys`."""
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "team")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-team",
+                "KeySchema": index_keys,
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+
+
 def _scenario():
     """One table with several partitions and a GSI: reads, writes, reads, the stream."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
+        _create_table(
+            client,
+            index_keys=[
+                {"AttributeName": "team", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "team")
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by-team",
-                    "KeySchema": [
-                        {"AttributeName": "team", "KeyType": "HASH"},
-                        {"AttributeName": "sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
         for number, pk in enumerate(PARTITIONS):
@@ -336,24 +345,7 @@ def test_the_speedups_answer_as_stock_moto_does():
 def wide_table(aws_in_process):
     """20 partitions of 10 items; every fifth item of each in team T<partition % 4>."""
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "team")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-team",
-                "KeySchema": [{"AttributeName": "team", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _create_table(client, index_keys=[{"AttributeName": "team", "KeyType": "HASH"}])
     for partition in range(20):
         for n in range(10):
             team = {"team": {"S": f"T{partition % 4}"}} if n % 5 == 0 else {}

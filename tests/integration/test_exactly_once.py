@@ -6,18 +6,17 @@ transaction committed: each stores one message, and every arrival is answered as
 """
 
 import http.cookiejar
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from messaging.dynamo import get_dynamo_store, items, schema, track_usage
 from messaging.errors import Unavailable
+from tests.helpers import at_once
 
 SUBMITS = 8
 
@@ -25,17 +24,6 @@ SUBMITS = 8
 def all_texts(store, conversation_uuid):
     page = store.list_messages(conversation_uuid=conversation_uuid, limit=1000)
     return [message.text for message in reversed(page.items)]
-
-
-def at_once(count, call):
-    barrier = threading.Barrier(count)
-
-    def run(index):
-        barrier.wait()
-        return call(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 # --- the store, threads against moto's HTTP server ---

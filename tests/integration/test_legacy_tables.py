@@ -6,12 +6,11 @@ PAIR items, unread fields, counters or schema version. The app reads them, repli
 and resumes them instead of starting a second conversation for the pair.
 """
 
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from messaging.domain import UserRef
 from messaging.dynamo import items, schema, track_usage
+from tests.helpers import at_once
 
 ORIGINAL_TIMES = [
     "2023-03-20T18:40:21.123456-04:00",  # local offset, microseconds
@@ -68,15 +67,12 @@ def put_like_the_original(store, andrew: UserRef, bayko: UserRef) -> str:
 
 def start_at_once(store, people):
     """Each (sender, recipient) starts a conversation on its own thread, all at the same moment."""
-    barrier = threading.Barrier(len(people))
 
     def start(index):
         sender, recipient = people[index]
-        barrier.wait()
         return store.create_conversation(sender=sender, recipient=recipient, text=f"hi {index}")
 
-    with ThreadPoolExecutor(max_workers=len(people)) as pool:
-        return list(pool.map(start, range(len(people))))
+    return at_once(len(people), start)
 
 
 def pair_items(store):

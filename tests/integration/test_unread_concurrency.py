@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from messaging.dynamo import jobs, schema
-from tests.helpers import read_position
+from tests.helpers import at_once, read_position
 
 
 def all_messages(store, group_uuid):
@@ -68,22 +68,11 @@ def assert_consistent(store, group_uuid, *owners):
     assert jobs.repair_unread(store.table, owner_uuids=[o.uuid for o in owners]).fixes == ()
 
 
-def run_at_once(count, work):
-    barrier = threading.Barrier(count)
-
-    def start(index):
-        barrier.wait()
-        return work(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(start, range(count)))
-
-
 def test_fifty_concurrent_sends_from_one_side(server_store, andrew_ref, bayko_ref):
     store = server_store
     group_uuid, _ = store.create_conversation(sender=bayko_ref, recipient=andrew_ref, text="hi")
 
-    run_at_once(
+    at_once(
         50,
         lambda i: store.create_message(
             conversation_uuid=group_uuid, sender=andrew_ref, text=f"message {i}"
@@ -106,7 +95,7 @@ def test_fifty_concurrent_sends_from_both_sides(server_store, andrew_ref, bayko_
     group_uuid, _ = store.create_conversation(sender=andrew_ref, recipient=bayko_ref, text="hi")
     senders = [andrew_ref if i % 2 else bayko_ref for i in range(50)]
 
-    run_at_once(
+    at_once(
         50,
         lambda i: store.create_message(
             conversation_uuid=group_uuid, sender=senders[i], text=f"message {i}"
@@ -145,7 +134,7 @@ def test_reads_racing_sends_never_go_negative_or_out_of_step(server_store, andre
 
     with ThreadPoolExecutor(max_workers=3) as readers:
         futures = [readers.submit(keep_reading) for _ in range(3)]
-        run_at_once(40, send)
+        at_once(40, send)
         done.set()
         for future in futures:
             future.result()
@@ -170,7 +159,7 @@ def test_replaying_a_read_changes_nothing(server_store, andrew_ref, bayko_ref, r
     after_first = raw_row(store, bayko_ref, group_uuid)
 
     # The same read again: one by one, or all at once from several tabs.
-    run_at_once(replays, lambda _: store.mark_read(**read_position(stale)))
+    at_once(replays, lambda _: store.mark_read(**read_position(stale)))
 
     assert raw_row(store, bayko_ref, group_uuid) == after_first
     assert after_first["unread"] == 0
@@ -191,7 +180,7 @@ def test_concurrent_reads_of_one_unread_conversation_decrement_once(
     assert other_uuid == group_uuid  # one conversation per pair
     [row] = store.list_conversations(user_uuid=bayko_ref.uuid).items
 
-    run_at_once(10, lambda _: store.mark_read(**read_position(row)))
+    at_once(10, lambda _: store.mark_read(**read_position(row)))
 
     assert raw_counter(store, bayko_ref) == 0
     assert raw_row(store, bayko_ref, group_uuid)["unread"] == 0
@@ -216,7 +205,7 @@ def test_repair_while_people_send_and_read_keeps_counts_right(server_store, andr
 
     with ThreadPoolExecutor(max_workers=1) as repairer:
         future = repairer.submit(keep_repairing)
-        run_at_once(30, work)
+        at_once(30, work)
         done.set()
         future.result()
 
