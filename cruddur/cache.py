@@ -113,6 +113,12 @@ class ResilientRedisCache(RedisCache):
         if self._guarded(_NOT_SENT, super().delete_many, keys, version) is _NOT_SENT:
             self._cache.unsent_deletes.update((key, version) for key in keys)
 
+    def incr(self, key, delta=1, version=None):
+        value = self._guarded(_NOT_SENT, super().incr, key, delta, version)
+        if value is _NOT_SENT:
+            raise ValueError(f"Key '{key}' not found.")  # as an empty cache answers
+        return value
+
     def get_many(self, keys, version=None):
         return self._guarded({}, super().get_many, keys, version)
 

@@ -142,6 +142,11 @@ AXES_LOCKOUT_CALLABLE = "users.lockout.locked_out"
 AXES_CLIENT_IP_CALLABLE = "users.lockout.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# Sending limits per sender (messaging/limits.py), counted in the cache: shared by every
+# process through Redis, per process with the embedded default. Far above what a person types.
+SEND_LIMIT_PER_MINUTE = env.int("SEND_LIMIT_PER_MINUTE", default=60)
+NEW_CONVERSATION_LIMIT_PER_HOUR = env.int("NEW_CONVERSATION_LIMIT_PER_HOUR", default=20)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -1,5 +1,7 @@
 """The shared base of the operational commands."""
 
+import sys
+
 from django.core.management.base import BaseCommand, CommandError
 
 from cruddur.errors import ServiceError
@@ -26,8 +28,14 @@ class AwsCommand(BaseCommand):
             raise CommandError(str(error)) from error
 
     def confirm(self, question: str, *, no_input: bool) -> bool:
-        """Ask a yes/no question unless --no-input was given."""
+        """Ask a yes/no question unless --no-input was given; with no terminal to ask on,
+        refuse (a CommandError) rather than guess."""
         if no_input:
             return True
+        if not sys.stdin or not sys.stdin.isatty():
+            raise CommandError(
+                "This command asks before it deletes anything, and there is no terminal to "
+                "ask on: run it in a terminal, or pass --no-input to confirm."
+            )
         answer = input(f"{question} Type 'yes' to continue: ")
         return answer.strip().lower() == "yes"

@@ -1,8 +1,9 @@
 """Reads for the messaging pages: the view models the templates print.
 
 Every read of a conversation passes the membership check of `messaging.access` first. Names
-shown are the users' current ones (`users.names`: the cache, else one batched query per
-page); the copies stored on DynamoDB items are only a fallback for deleted users.
+shown are the users' current ones (`users.profiles`: the cache, else one batched query per
+page), never the copies stored on DynamoDB items: a user who no longer exists is shown as
+"Deleted user", so a new person who takes their handle never appears in their conversations.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from datetime import datetime
 from django.urls import reverse
 
 from users.models import User
-from users.names import current_names
+from users.profiles import Profile, profiles
 
+from . import policy
 from .access import get_entry_for_member
 from .domain import InboxEntry, InboxPage, Message, Page, UserRef
 from .live_tokens import live_token
@@ -27,15 +29,24 @@ from .timestamps import Clock, Stamp
 # --- view models ---
 
 
+ACTIVE, DEACTIVATED, DELETED = "active", "deactivated", "deleted"
+
+
 @dataclass(frozen=True)
 class Person:
     uuid: str
-    handle: str
+    handle: str  # "" for a deleted user
     display_name: str
+    state: str = ACTIVE  # ACTIVE, DEACTIVATED or DELETED
+    blocked: bool = False  # the viewer blocked them
 
     @property
     def initial(self) -> str:
         return (self.display_name or self.handle or "?")[:1].upper()
+
+    @property
+    def is_gone(self) -> bool:
+        return self.state != ACTIVE
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class Conversation:
     messages: tuple[MessageRow, ...]  # oldest first, as read
     earlier_cursor: str | None
     url: str  # this conversation's page
+    closed: str = ""  # why the viewer cannot reply, shown instead of the reply box
 
     @property
     def newest_sort_key(self) -> str:
@@ -117,29 +129,55 @@ def find_user(*, handle: str) -> User | None:
     return User.objects.find_by_handle(handle)
 
 
-def _parse_uuid(value: str) -> uuid.UUID | None:
+def parse_uuid(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except (TypeError, ValueError, AttributeError):
         return None
 
 
-def _people(refs: Iterable[UserRef]) -> dict[str, Person]:
-    """Current names for these users, keyed by the uuid as stored on the items.
+@dataclass(frozen=True)
+class People:
+    """The people a page shows, keyed by the uuid as stored on the items, and the viewer."""
 
-    A user who no longer exists keeps the name stored on the item.
-    """
-    stored = {ref.uuid: ref for ref in refs}
-    parsed = {key: _parse_uuid(key) for key in stored}
-    current = current_names(value for value in parsed.values() if value)
-    people = {}
-    for key, ref in stored.items():
-        name = current.get(parsed[key])
-        if name is None:
-            people[key] = Person(ref.uuid, ref.handle, ref.display_name)
+    by_uuid: dict[str, Person]
+    profiles: dict[str, Profile | None]  # what the rules read (policy)
+    viewer: Profile | None
+
+    def __getitem__(self, stored_uuid: str) -> Person:
+        return self.by_uuid[stored_uuid]
+
+
+def _people(refs: Iterable[UserRef], *, viewer: User | None = None) -> People:
+    """Who these users are now (one cache read for all, the viewer's profile included)."""
+    stored = {ref.uuid for ref in refs}
+    parsed = {key: parse_uuid(key) for key in stored}
+    wanted = [value for value in parsed.values() if value]
+    if viewer is not None:
+        wanted.append(viewer.uuid)
+    found = profiles(wanted)
+    me = found.get(viewer.uuid) if viewer is not None else None
+    people, profiles_by_key = {}, {}
+    for key in stored:
+        profile = profiles_by_key[key] = found.get(parsed[key])
+        if profile is None:
+            people[key] = Person(key, "", "Deleted user", DELETED)
         else:
-            people[key] = Person(str(parsed[key]), name.handle, name.display_name)
-    return people
+            people[key] = Person(
+                str(parsed[key]),
+                profile.handle,
+                profile.display_name,
+                ACTIVE if profile.is_active else DEACTIVATED,
+                blocked=me is not None and me.has_blocked(key),
+            )
+    return People(people, profiles_by_key, me)
+
+
+def person(*, viewer: User, user: User) -> Person:
+    """`user` as `viewer` sees them (the cached profiles: no SQL when warm)."""
+    return _people([UserRef(str(user.uuid), user.handle, user.display_name)], viewer=viewer)[
+        str(user.uuid)
+    ]
 
 
 def find_conversation(*, user: User, other: User) -> str | None:
@@ -157,7 +195,7 @@ def inbox(*, user: User, cursor: str | None = None, reading: str | None = None) 
     focused tab): it is shown as read, as on the conversation page.
     """
     page = get_store().list_conversations(user_uuid=str(user.uuid), cursor=cursor)
-    people = _people(entry.other_user for entry in page.items)
+    people = _people((entry.other_user for entry in page.items), viewer=user)
     read_now = next((g for g in page.items if g.conversation_uuid == reading), None)
     return _inbox(page, people, reading=read_now, live=cursor is None)
 
@@ -220,7 +258,7 @@ def new_messages(
 def conversation(*, user: User, entry: InboxEntry, cursor: str | None = None) -> Conversation:
     """One page of a conversation the caller is a member of (`entry` from access)."""
     page = get_store().list_messages(conversation_uuid=entry.conversation_uuid, cursor=cursor)
-    people = _people([entry.other_user, *(message.sender for message in page.items)])
+    people = _people([entry.other_user, *(message.sender for message in page.items)], viewer=user)
     return _conversation(user, entry, page, people)
 
 
@@ -245,7 +283,8 @@ def conversation_page(
             *(listed.other_user for listed in inbox_page.items),
             entry.other_user,
             *(message.sender for message in message_page.items),
-        ]
+        ],
+        viewer=user,
     )
     return ConversationPage(
         inbox=_inbox(inbox_page, people, reading=entry, live=True),
@@ -259,7 +298,7 @@ _URL_SLOT = "__conversation_uuid__"
 
 def _inbox(
     page: InboxPage,
-    people: dict[str, Person],
+    people: People,
     *,
     reading: InboxEntry | None = None,
     live: bool = False,
@@ -279,7 +318,8 @@ def _inbox(
             last_message=entry.last_message,
             last_message_at=entry.last_message_at,
             unread=0
-            if reading and entry.conversation_uuid == reading.conversation_uuid
+            if (reading and entry.conversation_uuid == reading.conversation_uuid)
+            or people[entry.other_user.uuid].blocked
             else entry.unread,
             sort_key=entry.sort_key,
             url=url.replace(_URL_SLOT, entry.conversation_uuid),
@@ -296,7 +336,7 @@ def _inbox(
     )
 
 
-def _message_row(message: Message, people: dict[str, Person], me: str, clock: Clock) -> MessageRow:
+def _message_row(message: Message, people: People, me: str, clock: Clock) -> MessageRow:
     return MessageRow(
         message_uuid=message.message_uuid,
         sender=people[message.sender.uuid],
@@ -312,16 +352,24 @@ def _conversation(
     user: User,
     entry: InboxEntry,
     page: Page[Message],
-    people: dict[str, Person],
+    people: People,
 ) -> Conversation:
     me = str(user.uuid)
     # The store reads newest first.
     clock = Clock()
     messages = tuple(_message_row(message, people, me, clock) for message in reversed(page.items))
+    refused = policy.refusal(
+        sender_uuid=me,
+        sender=people.viewer,
+        recipient_uuid=entry.other_user.uuid,
+        recipient=people.profiles[entry.other_user.uuid],
+        starting=False,
+    )
     return Conversation(
         entry=entry,
         other=people[entry.other_user.uuid],
         messages=messages,
         earlier_cursor=page.next_cursor,
         url=reverse("messaging:conversation", args=[entry.conversation_uuid]),
+        closed=refused.message if refused and refused.closes_conversation else "",
     )

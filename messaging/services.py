@@ -1,23 +1,30 @@
 """Writes for messaging, and the rules they keep: sending, starting a conversation, reading.
 
-The rules live here, once: what a message may hold (`clean_message_text`), whom one may write
-to (`check_recipient`), and that only participants post (`messaging.access`). Forms and views
-ask these functions; the store only keeps the data consistent.
+The rules live here, once: what a message may hold (`clean_message_text`), that only
+participants post (`messaging.access`), whom one may write to (`messaging.policy`, asked by
+`_check_may_send` for every send) and how fast (`messaging.limits`). Forms and views ask these
+functions; the store only keeps the data consistent.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from users.models import User
+from users.models import Block, User
+from users.profiles import profiles
 
-from . import selectors
+from . import limits, policy, selectors
 from .access import get_participants_for_member
 from .domain import InboxEntry, Message, UserRef
+from .errors import StoreError
 from .events import Change, publish_change
 from .store import get_store
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 1024
 LIVE_MESSAGES_PER_POLL = 50
@@ -38,10 +45,60 @@ def clean_message_text(text: str) -> str:
     return text
 
 
+class SendRefused(Exception):
+    """The message was not sent, for the reason in `str(refusal)` (one sentence)."""
+
+    status = 403
+    retry_after: int | None = None
+
+
+class SendLimited(SendRefused):
+    """The sender reached a rate limit: they can send again in `retry_after` seconds."""
+
+    status = 429
+
+    def __init__(self, reached: limits.LimitReached):
+        super().__init__(str(reached))
+        self.retry_after = reached.retry_after
+
+
 def check_recipient(*, sender: User, recipient: User) -> None:
     """ValidationError unless `sender` may start a conversation with `recipient`."""
     if sender.pk == recipient.pk:
         raise ValidationError("You can't message yourself.", code="self")
+
+
+def _check_may_send(
+    *,
+    sender: User,
+    recipient_uuid: str,
+    starting: bool,
+    already_talking: Callable[[], bool] = lambda: True,
+) -> None:
+    """SendRefused unless `sender` may send this message now: the policy, then the limits.
+
+    Costs no DynamoDB request (profiles come from the cache), except `already_talking` when
+    the recipient's setting makes it matter.
+    """
+    recipient_key = selectors.parse_uuid(recipient_uuid)  # None: no user ever had it
+    found = profiles([sender.uuid, *([recipient_key] if recipient_key else [])])
+    refused = policy.refusal(
+        sender_uuid=str(sender.uuid),
+        sender=found[sender.uuid],
+        recipient_uuid=recipient_uuid,
+        recipient=found.get(recipient_key),
+        starting=starting,
+        already_talking=already_talking,
+    )
+    if refused:
+        raise SendRefused(refused.message)
+    try:
+        if starting:
+            limits.take(str(sender.uuid), limits.MESSAGES, limits.NEW_CONVERSATIONS)
+        else:
+            limits.take(str(sender.uuid), limits.MESSAGES)
+    except limits.LimitReached as reached:
+        raise SendLimited(reached) from None
 
 
 def user_ref(user: User) -> UserRef:
@@ -52,7 +109,8 @@ def user_ref(user: User) -> UserRef:
 def send_message(
     *, sender: User, conversation_uuid: str, text: str, idempotency_key: str | None = None
 ) -> Message:
-    """Post to a conversation the sender is in (else access.ConversationNotFound).
+    """Post to a conversation the sender is in (else access.ConversationNotFound); SendRefused
+    when the other person cannot be written to (gone, blocked) or the sender is over a limit.
 
     The membership check reads both inbox entries; the store builds the send's conditions
     from them instead of reading them again. `idempotency_key` (a form's one-time token):
@@ -61,6 +119,8 @@ def send_message(
     """
     text = clean_message_text(text)
     participants = get_participants_for_member(user=sender, conversation_uuid=conversation_uuid)
+    other = participants[0].other_user.uuid
+    _check_may_send(sender=sender, recipient_uuid=other, starting=False)
     message = get_store().create_message(
         conversation_uuid=participants[0].conversation_uuid,
         sender=user_ref(sender),
@@ -79,13 +139,22 @@ def start_conversation(
 
     If the two already have a conversation, the message goes into it (the store keeps one
     conversation per pair, also when both start one at the same moment). `idempotency_key`
-    as for `send_message`.
+    as for `send_message`, and SendRefused as there.
     """
     check_recipient(sender=sender, recipient=recipient)
+    text = clean_message_text(text)
+    _check_may_send(
+        sender=sender,
+        recipient_uuid=str(recipient.uuid),
+        starting=True,
+        already_talking=lambda: (
+            selectors.find_conversation(user=sender, other=recipient) is not None
+        ),
+    )
     conversation_uuid, message = get_store().create_conversation(
         sender=user_ref(sender),
         recipient=user_ref(recipient),
-        text=clean_message_text(text),
+        text=text,
         idempotency_key=idempotency_key,
     )
     _announce(message, [str(sender.uuid), str(recipient.uuid)])
@@ -96,6 +165,28 @@ def _announce(message: Message, people: list[str]) -> None:
     """The live event of a stored message, to both participants' open pages (the sender's
     other tabs too). Sent again for a resubmitted form: the pages find nothing new."""
     publish_change(people, Change(message.conversation_uuid, message.sort_key))
+
+
+def block(*, user: User, other: User) -> None:
+    """`user` blocks `other`: nothing `other` sends reaches them until they unblock.
+
+    Their conversation is marked read too, so nothing of theirs is left counted as unread.
+    """
+    check_recipient(sender=user, recipient=other)  # no blocking yourself
+    Block.objects.get_or_create(blocker=user, blocked=other)
+    try:
+        conversation_uuid = selectors.find_conversation(user=user, other=other)
+        if conversation_uuid:
+            own = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)[0]
+            mark_read(entry=own)
+    except StoreError as error:  # the block holds; the pages hide their count meanwhile
+        logger.warning("Blocked, but could not mark the conversation read: %s", error)
+
+
+def unblock(*, user: User, other: User) -> None:
+    """`user` lifts their block of `other` (nothing to do if there is none)."""
+    for made in Block.objects.filter(blocker=user, blocked=other):
+        made.delete()  # one by one: each deletion drops the blocker's cached profile
 
 
 def read_conversation(

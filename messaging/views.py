@@ -9,13 +9,17 @@ everything.
 
 from collections.abc import Callable
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from users.models import User
 
 from . import selectors, services
 from .error_pages import messaging_errors
@@ -71,13 +75,25 @@ def conversation(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
     form = MessageForm(request.POST)
     if not form.is_valid():
         return _render_conversation(request, conversation_uuid, form, status=422)
-    services.send_message(
-        sender=request.user,
-        conversation_uuid=conversation_uuid,
-        text=form.cleaned_data["text"],
-        idempotency_key=str(form.cleaned_data["token"]),
-    )
+    try:
+        services.send_message(
+            sender=request.user,
+            conversation_uuid=conversation_uuid,
+            text=form.cleaned_data["text"],
+            idempotency_key=str(form.cleaned_data["token"]),
+        )
+    except services.SendRefused as refusal:
+        return _refused(refusal, form, _render_conversation, request, conversation_uuid)
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+
+
+def _refused(refusal: services.SendRefused, form: MessageForm, render_page, *args) -> HttpResponse:
+    """The page again with the form as sent (text and token kept) and why it was not sent."""
+    form.add_error(None, str(refusal))
+    response = render_page(*args, form, status=refusal.status)
+    if refusal.retry_after is not None:
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _render_conversation(
@@ -118,18 +134,67 @@ def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
     form = MessageForm(request.POST)
     if not form.is_valid():
         return _render_new(request, recipient, form, status=422)
-    conversation_uuid = services.start_conversation(
-        sender=request.user,
-        recipient=recipient,
-        text=form.cleaned_data["text"],
-        idempotency_key=str(form.cleaned_data["token"]),
-    )
+    try:
+        conversation_uuid = services.start_conversation(
+            sender=request.user,
+            recipient=recipient,
+            text=form.cleaned_data["text"],
+            idempotency_key=str(form.cleaned_data["token"]),
+        )
+    except services.SendRefused as refusal:
+        return _refused(refusal, form, _render_new, request, recipient)
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
 
 
 def _render_new(request, recipient, form: MessageForm, *, status: int = 200) -> HttpResponse:
-    context = {"recipient": recipient, "form": form}
+    context = {
+        "recipient": recipient,
+        "person": selectors.person(viewer=request.user, user=recipient),
+        "form": form,
+    }
     return render(request, "messaging/new.html", context, status=status)
+
+
+@login_required
+@require_POST
+def block(request: HttpRequest) -> HttpResponse:
+    """Block the person in the form (`person`: their uuid); back to `next`."""
+    other = _person_in_form(request)
+    if other is not None and other.pk != request.user.pk:
+        services.block(user=request.user, other=other)
+        messages.success(
+            request,
+            f"You blocked @{other.handle}. They can't send you messages until you unblock "
+            "them; your settings list everyone you blocked.",
+        )
+    return _back(request)
+
+
+@login_required
+@require_POST
+def unblock(request: HttpRequest) -> HttpResponse:
+    """Lift the block of the person in the form; back to `next`."""
+    other = _person_in_form(request)
+    if other is not None:
+        services.unblock(user=request.user, other=other)
+        messages.success(request, f"You unblocked @{other.handle}.")
+    return _back(request)
+
+
+def _person_in_form(request: HttpRequest) -> User | None:
+    user_uuid = selectors.parse_uuid(request.POST.get("person", ""))
+    if user_uuid is None:
+        return None
+    return User.objects.filter(pk=user_uuid).first()
+
+
+def _back(request: HttpRequest) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("messaging:inbox")
+    return HttpResponseRedirect(target, status=303)
 
 
 def _recipient_error(request: HttpRequest, title: str, *, status: int) -> HttpResponse:

@@ -1,12 +1,27 @@
 """Small helpers the tests share (fixtures are in conftest.py)."""
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
-from messaging.domain import InboxEntry
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from messaging.domain import InboxEntry, NewMessage
 from messaging.services import user_ref as ref  # a Django user as the store stores them
 
-__all__ = ["at_once", "read_position", "ref"]
+__all__ = [
+    "at_once",
+    "conversation_url",
+    "read_position",
+    "ref",
+    "seed",
+    "signed_in",
+    "stored_texts",
+    "token",
+]
 
 
 def at_once(count, call):
@@ -30,3 +45,41 @@ def read_position(entry: InboxEntry) -> dict[str, object]:
         "sort_key": entry.sort_key,
         "unread": entry.unread,
     }
+
+
+def signed_in(user, **kwargs) -> Client:
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def seed(fake, a, b, *, count=1, start=None, texts=None, group=None) -> str:
+    """A conversation between a and b: messages alternate a, b, a, ... one minute apart."""
+    group = group or str(uuid.uuid4())
+    start = start or timezone.now() - timedelta(days=2)
+    texts = texts or [f"message {i}" for i in range(count)]
+    messages = [
+        NewMessage(
+            message_uuid=str(uuid.uuid4()),
+            sender=ref(a if i % 2 == 0 else b),
+            text=text,
+            created_at=start + timedelta(minutes=i),
+        )
+        for i, text in enumerate(texts)
+    ]
+    fake.import_conversation(
+        conversation_uuid=group, participants=(ref(a), ref(b)), messages=messages
+    )
+    return group
+
+
+def conversation_url(group: str) -> str:
+    return reverse("messaging:conversation", args=[group])
+
+
+def token() -> str:
+    return str(uuid.uuid4())
+
+
+def stored_texts(fake, group: str) -> list[str]:
+    return [m.text for m in sorted(fake.messages.get(group, []), key=lambda m: m.sort_key)]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from .forms import AdminUserChangeForm, AdminUserCreationForm
-from .models import User
+from .models import Block, User
 
 
 class CognitoLinkedFilter(admin.SimpleListFilter):
@@ -32,6 +32,7 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = [
         (None, {"fields": ["uuid", "handle", "password"]}),
         ("Profile", {"fields": ["display_name", "email", "bio", "cognito_user_id"]}),
+        ("Messages", {"fields": ["who_may_start"]}),
         (
             "Permissions",
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
@@ -47,3 +48,11 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
     ]
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    list_display = ["blocker", "blocked", "created_at"]
+    search_fields = ["blocker__handle", "blocked__handle"]
+    raw_id_fields = ["blocker", "blocked"]
+    date_hierarchy = "created_at"

@@ -1,14 +1,74 @@
+import unicodedata
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 handle_validator = RegexValidator(
     r"^[A-Za-z0-9_]+$", "A handle may contain only letters, digits and underscores."
 )
+
+
+# Handles no one may sign up with, in any capitalisation: they would pass for the site speaking.
+RESERVED_HANDLES = frozenset(
+    [
+        "abuse",
+        "admin",
+        "administrator",
+        "anonymous",
+        "api",
+        "cruddur",
+        "deleted",
+        "deleted_user",
+        "deleteduser",
+        "everyone",
+        "help",
+        "info",
+        "mail",
+        "me",
+        "messages",
+        "mod",
+        "moderator",
+        "noreply",
+        "no_reply",
+        "null",
+        "official",
+        "postmaster",
+        "root",
+        "security",
+        "staff",
+        "support",
+        "system",
+        "undefined",
+        "webmaster",
+        "www",
+    ]
+)
+
+# Joiners that scripts and emoji sequences need; every other format character is invisible.
+_KEPT_FORMAT_CHARACTERS = {"\u200c", "\u200d"}  # zero-width non-joiner, zero-width joiner
+
+
+def visible_text(value: str) -> str:
+    """`value` without control and invisible formatting characters (bidirectional overrides
+    and isolates, zero-width spaces, byte-order marks...), which let one name pass for another
+    or reorder the text around it; spaces trimmed."""
+    return "".join(
+        character
+        for character in value
+        if unicodedata.category(character) not in ("Cc", "Cf")
+        or character in _KEPT_FORMAT_CHARACTERS
+    ).strip()
+
+
+def validate_not_reserved(handle: str) -> None:
+    if handle.lower() in RESERVED_HANDLES:
+        raise ValidationError("That handle is reserved. Please choose another.", code="reserved")
 
 
 class UserManager(BaseUserManager):
@@ -46,6 +106,11 @@ class UserManager(BaseUserManager):
         return self.create_user(handle, email, password, **extra_fields)
 
 
+class WhoMayStart(models.TextChoices):
+    EVERYONE = "everyone", "Everyone"
+    KNOWN = "known", "Only people I already have a conversation with"
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     # The uuid is the user's id everywhere, DynamoDB items included, so it never changes.
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -72,6 +137,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         "staff", default=False, help_text="Can log in to the admin site."
     )
     is_active = models.BooleanField(default=True)
+    who_may_start = models.CharField(
+        "who may start a conversation with me",
+        max_length=10,
+        choices=WhoMayStart,
+        default=WhoMayStart.EVERYONE,
+    )
 
     objects = UserManager()
 
@@ -87,12 +158,23 @@ class User(AbstractBaseUser, PermissionsMixin):
                 name="users_user_handle_ci_unique",
                 violation_error_message="That handle is already taken.",
             ),
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~Q(email=""),
+                name="users_user_email_ci_unique",
+                violation_error_message="An account with this email address already exists.",
+            ),
         ]
 
     def __str__(self):
         return f"@{self.handle}"
 
+    def clean(self):
+        super().clean()
+        self.display_name = visible_text(self.display_name)
+
     def save(self, *args, **kwargs):
+        self.display_name = visible_text(self.display_name)
         # An empty Cognito id means "not linked"; store NULL so it never collides.
         self.cognito_user_id = self.cognito_user_id or None
         super().save(*args, **kwargs)
@@ -102,3 +184,23 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.handle
+
+
+class Block(models.Model):
+    """`blocker` blocked `blocked`: no messages from them, in new or existing conversations."""
+
+    blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks_made")
+    blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocked_by")
+    created_at = models.DateTimeField("blocked at", default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="users_block_once"),
+            models.CheckConstraint(
+                condition=~Q(blocker=models.F("blocked")), name="users_block_not_self"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.blocker} blocked {self.blocked}"

@@ -146,16 +146,17 @@ def test_a_warm_page_reads_the_cache_with_one_mget_and_one_get(
     sent = {name: after[name] - before.get(name, 0) for name in after}
     # (HELLO and INFO are this test's own connection asking.)
     sent = {name: n for name, n in sent.items() if n and name not in {"hello", "info"}}
-    assert sent == {"get": 1, "mget": 1}  # the session, the names
+    assert sent == {"get": 1, "mget": 1}  # the session, the profiles (viewer's included)
     keys = {key.decode() for key in redis_server.client().scan_iter("t:*")}
-    assert f"t:1:name:{{names}}:{bayko.uuid}" in keys
+    assert f"t:1:profile:{{names}}:{bayko.uuid}" in keys
+    assert f"t:1:profile:{{names}}:{andrew.uuid}" in keys
 
 
 def test_the_cluster_server_refuses_keys_of_different_slots(redis_server):
     # What the hash tag is for: without it, one MGET of two names is refused.
     with pytest.raises(redis.exceptions.ClusterCrossSlotError):
-        redis_server.client().mget("name:a", "name:b")
-    redis_server.client().mget("name:{names}:a", "name:{names}:b")
+        redis_server.client().mget("profile:a", "profile:b")
+    redis_server.client().mget("profile:{names}:a", "profile:{names}:b")
 
 
 def test_a_rename_shows_on_the_next_page(redis_server, andrew, bayko, conversation):

@@ -1,9 +1,13 @@
 """The DynamoDB commands through call_command against moto's HTTP server."""
 
 import io
+import os
+import subprocess
+import sys
 
 import boto3
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from messaging import services
@@ -135,7 +139,13 @@ def test_list_conversations_unknown_handle(seeded):
         run("ddb_list_conversations", "nobody")
 
 
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
 def test_drop_asks_first(table, monkeypatch):
+    monkeypatch.setattr("sys.stdin", Terminal())
     monkeypatch.setattr("builtins.input", lambda prompt: "no")
     with pytest.raises(CommandError, match="Cancelled"):
         run("ddb_drop")
@@ -144,6 +154,27 @@ def test_drop_asks_first(table, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt: "yes")
     assert "Deleted table cruddur-messages" in run("ddb_drop")
     assert "No tables" in run("ddb_list_tables")
+
+
+def test_drop_without_a_terminal_refuses_in_one_sentence(table, moto_endpoint):
+    # A real process with nothing on stdin (cron, CI, a pipe): no prompt, no traceback.
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_endpoint}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "ddb_drop"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=settings.BASE_DIR,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "CommandError: This command asks before it deletes anything, and there is no terminal "
+        "to ask on: run it in a terminal, or pass --no-input to confirm."
+    ]
+    assert run("ddb_list_tables").splitlines() == ["cruddur-messages"]
 
 
 def test_drop_no_input_and_unknown_table(table):

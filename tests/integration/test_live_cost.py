@@ -49,9 +49,10 @@ def figures(usage) -> str:
     )
 
 
-def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user):
+def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user, settings):
     # A full inbox (25 conversations) and a long conversation: the idle cost must not grow
-    # with either.
+    # with either. Made faster than the sending limits allow a person.
+    settings.NEW_CONVERSATION_LIMIT_PER_HOUR = settings.SEND_LIMIT_PER_MINUTE = 1000
     for i in range(24):
         services.start_conversation(
             sender=andrew, recipient=make_user(f"user{i:02d}"), text=f"hello {i}"

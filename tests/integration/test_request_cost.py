@@ -146,14 +146,15 @@ def test_sql_query_count_is_every_query_of_the_request(settings, andrew, convers
 def test_sql_query_count_is_every_query_of_a_send(settings, andrew, conversation):
     settings.COST_HEADERS = True
     client = signed_in(andrew)
+    client.get(f"/messages/{conversation}/")  # both people's profiles, into the cache
     with CaptureQueriesContext(connection) as captured:
         response = client.post(
             f"/messages/{conversation}/",
             {"text": "again", "token": "0f6b4a3e-8e36-4d1f-9d6b-1f2e3d4c5b6a"},
         )
     assert response.status_code == 303
-    # The user (the session is in the cache): the form's token is claimed in DynamoDB, not
-    # the session.
+    # The user (the session and the profiles are in the cache): the form's token is claimed
+    # in DynamoDB, not the session.
     assert [query["sql"].split()[0] for query in captured] == ["SELECT"]
     assert int(response["X-SQL-Queries"]) == len(captured)
 

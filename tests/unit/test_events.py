@@ -11,6 +11,7 @@ from django.test import Client
 from messaging import events, services
 from messaging.events import Change, LocalBroker
 from tests.helpers import ref
+from users.profiles import profiles
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +69,9 @@ def test_a_change_carries_no_text():
 
 
 def test_a_send_tells_both_participants(local_broker, memory_store, andrew, bayko):
+    # The send runs on another thread, which cannot see this test's uncommitted users: their
+    # profiles come from the cache.
+    profiles([andrew.uuid, bayko.uuid])
     conversation_uuid, _ = memory_store.create_conversation(
         sender=ref(andrew), recipient=ref(bayko), text="hi"
     )
@@ -85,6 +89,7 @@ def test_a_send_tells_both_participants(local_broker, memory_store, andrew, bayk
 
 
 def test_a_new_conversation_tells_both(local_broker, memory_store, andrew, londo):
+    profiles([andrew.uuid, londo.uuid])  # as above
     started = []
 
     def start():

@@ -336,7 +336,7 @@ def test_conversation_page_uses_one_name_query(
     assert memory_store.calls == ["list_conversations", "list_messages"]
 
 
-def test_unknown_uuids_on_items_fall_back_to_stored_names(memory_store, andrew):
+def test_unknown_uuids_on_items_show_as_deleted_users(memory_store, andrew):
     ghost = ref(andrew).__class__(uuid="legacy-id", handle="ghost", display_name="Ghost")
     memory_store.import_conversation(
         conversation_uuid=str(uuid.uuid4()),
@@ -348,7 +348,10 @@ def test_unknown_uuids_on_items_fall_back_to_stored_names(memory_store, andrew):
 
     page = selectors.inbox(user=andrew)
 
-    assert [(row.other.handle, row.other.display_name) for row in page.rows] == [("ghost", "Ghost")]
+    # Never the stored handle: someone may have taken it since.
+    assert [(row.other.handle, row.other.display_name, row.other.state) for row in page.rows] == [
+        ("", "Deleted user", "deleted")
+    ]
 
 
 def test_find_user_is_case_insensitive_and_ignores_at(andrew, make_user):

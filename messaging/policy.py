@@ -1,0 +1,70 @@
+"""Who may write to whom: the one place that decides it.
+
+The send services ask before anything is stored, and the pages ask to say ahead of time why a
+conversation is closed. It reads people's profiles (`users.profiles`: the cache, else one
+query), never DynamoDB; whether two people already talk is asked only when a recipient accepts
+new conversations from those people alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from users.profiles import Profile
+
+DELETED = "deleted"
+DEACTIVATED = "deactivated"
+YOU_BLOCKED = "you_blocked"
+BLOCKED_YOU = "blocked_you"
+ONLY_KNOWN = "only_known"
+
+# What the page shows instead of the reply box; the other refusals are told only on sending.
+CLOSING = frozenset({DELETED, DEACTIVATED, YOU_BLOCKED})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    message: str
+
+    @property
+    def closes_conversation(self) -> bool:
+        return self.code in CLOSING
+
+
+def refusal(
+    *,
+    sender_uuid: str,
+    sender: Profile | None,
+    recipient_uuid: str,
+    recipient: Profile | None,
+    starting: bool,
+    already_talking: Callable[[], bool] = lambda: True,
+) -> Refusal | None:
+    """Why `sender` may not send to `recipient` now, or None if they may.
+
+    `starting`: the message would start a conversation; `already_talking` tells whether the two
+    have one anyway (asked only when the recipient's setting makes it matter).
+    """
+    if recipient is None:
+        return Refusal(
+            DELETED,
+            "This account was deleted. You can read the conversation, but not reply.",
+        )
+    handle = f"@{recipient.handle}"
+    if not recipient.is_active:
+        return Refusal(
+            DEACTIVATED,
+            f"{handle}'s account is deactivated. You can read the conversation, but not reply.",
+        )
+    if sender is not None and sender.has_blocked(recipient_uuid):
+        return Refusal(YOU_BLOCKED, f"You blocked {handle}. Unblock them to send a message.")
+    if recipient.has_blocked(sender_uuid):
+        return Refusal(BLOCKED_YOU, f"{handle} is not accepting messages from you.")
+    if starting and recipient.only_known and not already_talking():
+        return Refusal(
+            ONLY_KNOWN,
+            f"{handle} accepts new conversations only from people they already talk with.",
+        )
+    return None

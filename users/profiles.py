@@ -1,0 +1,119 @@
+"""What the messaging pages and rules need to know about a person, by user uuid.
+
+A `Profile` is a user's current handle and display name, whether the account is active, whom
+they blocked and who may start a conversation with them. Read from the cache; whatever it
+lacks comes from the database in one query and is cached for `PROFILE_TIMEOUT`. Saving or
+deleting a user, and a block made or lifted, drops their entry (the signal handlers below), so
+a change shows on the next page and is enforced on the next send, whichever process serves it.
+A uuid with no user is cached too (as None: a deleted user), so their old conversations do not
+cost a query per page.
+
+Every key carries the hash tag `{names}`: a cluster-mode Redis (ElastiCache Serverless) keeps
+them in one slot, so the one MGET and MSET that a page sends are allowed (docs/CACHE.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .models import Block, User, WhoMayStart
+
+PROFILE_TIMEOUT = 60 * 60  # the longest a change missed during a cache outage can show
+
+
+@dataclass(frozen=True)
+class Profile:
+    handle: str
+    display_name: str
+    is_active: bool
+    blocked: frozenset[str]  # the uuids of the people this user blocked
+    who_may_start: str  # a WhoMayStart value
+
+    @property
+    def only_known(self) -> bool:
+        """New conversations only from people they already have one with."""
+        return self.who_may_start == WhoMayStart.KNOWN
+
+    def has_blocked(self, user_uuid: str | uuid.UUID) -> bool:
+        return str(user_uuid) in self.blocked
+
+
+def _key(user_uuid: uuid.UUID) -> str:
+    return f"profile:{{names}}:{user_uuid}"
+
+
+def _cached(profile: Profile | None) -> tuple:
+    if profile is None:
+        return ()
+    return (
+        profile.handle,
+        profile.display_name,
+        profile.is_active,
+        tuple(sorted(profile.blocked)),
+        profile.who_may_start,
+    )
+
+
+def _from_cache(value: tuple) -> Profile | None:
+    if not value:
+        return None
+    handle, display_name, is_active, blocked, who_may_start = value
+    return Profile(handle, display_name, is_active, frozenset(blocked), who_may_start)
+
+
+def profiles(user_uuids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
+    """Each user's profile (None where there is no such user)."""
+    keys = {_key(user_uuid): user_uuid for user_uuid in set(user_uuids)}
+    if not keys:
+        return {}
+    found: dict[uuid.UUID, Profile | None] = {
+        keys[key]: _from_cache(value) for key, value in cache.get_many(list(keys)).items()
+    }
+    missing = [user_uuid for user_uuid in keys.values() if user_uuid not in found]
+    if missing:
+        loaded = _load(missing)
+        found.update(loaded)
+        cache.set_many({_key(u): _cached(p) for u, p in loaded.items()}, PROFILE_TIMEOUT)
+    return found
+
+
+def _load(user_uuids: list[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
+    # One query: a row per user and block made (the join is outer, so a user who blocked no
+    # one is one row with None). Tuples, not model instances: this runs on pages.
+    rows = User.objects.filter(uuid__in=user_uuids).values_list(
+        "uuid", "handle", "display_name", "is_active", "who_may_start", "blocks_made__blocked"
+    )
+    users, blocked = {}, defaultdict(set)
+    for user_uuid, handle, display_name, is_active, who_may_start, blocked_uuid in rows:
+        users[user_uuid] = (handle, display_name, is_active, who_may_start)
+        if blocked_uuid is not None:
+            blocked[user_uuid].add(str(blocked_uuid))
+    loaded: dict[uuid.UUID, Profile | None] = dict.fromkeys(user_uuids)
+    for user_uuid, (handle, display_name, is_active, who_may_start) in users.items():
+        loaded[user_uuid] = Profile(
+            handle, display_name, is_active, frozenset(blocked[user_uuid]), who_may_start
+        )
+    return loaded
+
+
+def forget(user_uuid: uuid.UUID) -> None:
+    cache.delete(_key(user_uuid))
+
+
+@receiver(post_save, sender=User, dispatch_uid="users.profiles.saved")
+@receiver(post_delete, sender=User, dispatch_uid="users.profiles.deleted")
+def forget_user(sender, instance: User, **kwargs) -> None:
+    forget(instance.uuid)
+
+
+@receiver(post_save, sender=Block, dispatch_uid="users.profiles.block_saved")
+@receiver(post_delete, sender=Block, dispatch_uid="users.profiles.block_deleted")
+def forget_blocker(sender, instance: Block, **kwargs) -> None:
+    forget(instance.blocker_id)
