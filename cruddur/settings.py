@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "csp",  # django-csp: its system checks catch settings in the old CSP_* form
     "users",
     "messaging",
     "management",
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy: CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "messaging.middleware.RequestCostMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -61,6 +63,28 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers for a locked-out login
 ]
+
+# Content-Security-Policy (django-csp) on every response: scripts, styles, fonts, images and
+# requests from this origin only; no inline <script>, <style>, style="" or on...= handlers,
+# no eval; no plugins, no <base>, no framing. Pages keep their CSS and JS in static/.
+# The Django admin needs no exception (tests/e2e/test_csp.py drives it), as long as no
+# ModelAdmin turns off both action bars: the changelist then adds an inline <style>.
+# With DEBUG on, django-csp leaves 404 and 500 responses without the header (Django's
+# debug pages are inline); with DEBUG off they have it too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
 
 ROOT_URLCONF = "cruddur.urls"
 WSGI_APPLICATION = "cruddur.wsgi.application"

@@ -2,6 +2,7 @@
 
 import io
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,22 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SEED_PASSWORD = "e2e-password-1"
+# Runs in every document of a watched context before the page's own scripts (Playwright's
+# init scripts are not subject to the page's Content-Security-Policy), and hands each
+# violation to the test through a binding, which outlives navigations.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  const violation = {
+    directive: event.effectiveDirective || event.violatedDirective,
+    blockedURI: event.blockedURI,
+    sample: event.sample,
+    source: `${event.sourceFile || document.location.href}:${event.lineNumber}`,
+  };
+  window.__cspViolations.push(violation);
+  window.__reportCspViolation(violation);
+});
+"""
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -61,14 +78,60 @@ def stack(transactional_db, moto_endpoint, live_server):
     return live_server.url
 
 
+class CspWatch:
+    """Content-Security-Policy violations in every page of a browser context, the ones opened
+    later included: from the page's securitypolicyviolation events and from Chromium's
+    console ("Refused to ... because it violates the following Content Security Policy")."""
+
+    def __init__(self, context):
+        self.events: list[dict] = []
+        self.console: list[str] = []
+        context.expose_binding(
+            "__reportCspViolation", lambda source, violation: self.events.append(violation)
+        )
+        context.add_init_script(CSP_LISTENER)
+        for page in context.pages:
+            self._watch(page)
+        context.on("page", self._watch)
+
+    def _watch(self, page):
+        page.on("console", self._console)
+
+    def _console(self, message):
+        if "Content Security Policy" in message.text:
+            self.console.append(f"{message.text} ({message.location.get('url')})")
+
+    @property
+    def violations(self) -> list:
+        return [*self.events, *self.console]
+
+
 @pytest.fixture
-def login(browser, stack):
-    """login("andrewbrown") -> a Playwright page signed in as that user, in its own context."""
-    contexts = []
+def new_context(browser):
+    """new_context() -> a browser context whose pages may break no Content-Security-Policy:
+    the test fails at teardown if any page of it reported a violation."""
+    watched = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1200, "height": 850})
+        watched.append((context, CspWatch(context)))
+        return context
+
+    yield make
+    violations = []
+    for context, watch in watched:
+        context.close()  # Playwright hands over the events still queued
+        violations.extend(watch.violations)
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
+
+
+@pytest.fixture
+def login(stack, new_context):  # in this order: pages close before the server stops
+    """login("andrewbrown") -> a Playwright page signed in as that user, in its own context
+    (watched for Content-Security-Policy violations)."""
 
     def login_as(handle):
-        context = browser.new_context(viewport={"width": 1200, "height": 850})
-        contexts.append(context)
+        context = new_context()
         page = context.new_page()
         page.set_default_timeout(10_000)
         page.goto(f"{stack}/accounts/login/")
@@ -78,9 +141,17 @@ def login(browser, stack):
         page.wait_for_url(f"{stack}/messages/")
         return page
 
-    yield login_as
-    for context in contexts:
-        context.close()
+    return login_as
+
+
+def wait_until(page, expression, timeout=10):
+    """Wait until `expression` is true in the page. Playwright's wait_for_function cannot:
+    it evaluates its predicate with eval, which the pages' script-src 'self' refuses (and the
+    watch would report); page.evaluate runs outside the page's policy."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout}s: {expression}"
+        page.wait_for_timeout(20)
 
 
 def screenshot(page, name):

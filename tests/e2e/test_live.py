@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from messaging import services
 from messaging.seed import SEED_CONVERSATION_UUID
 
-from .conftest import screenshot
+from .conftest import screenshot, wait_until
 
 POLL = "**/messages/poll/**"
 
@@ -195,7 +195,7 @@ class Polls:
     def advance(self, ms):
         """Move the clock on, then wait (real time) until every poll it started is answered."""
         self.page.clock.run_for(ms)
-        self.page.wait_for_function("window.answered === window.polls.length")
+        wait_until(self.page, "window.answered === window.polls.length")
         return self.count()
 
     def set_visibility(self, state):
@@ -207,7 +207,7 @@ class Polls:
             }""",
             state,
         )
-        self.page.wait_for_function("window.answered === window.polls.length")
+        wait_until(self.page, "window.answered === window.polls.length")
 
 
 def test_polling_pauses_while_the_tab_is_hidden(login, stack):
