@@ -27,11 +27,6 @@ from messaging.dynamo import Usage, track_usage
 
 logger = logging.getLogger("messaging.cost")
 
-_FOOTER_STYLE = (
-    "font-size:.8rem;line-height:1.4;color:var(--muted,#555);text-align:center;"
-    "padding:.5rem 1rem;margin-top:1.5rem;border-top:1px solid var(--line,#ddd)"
-)
-
 
 class _SqlCounter:
     """A `connection.execute_wrapper`: counts queries, works with DEBUG off."""
@@ -117,12 +112,12 @@ def _counted(count: int, one: str, many: str) -> str:
 
 
 def footer_html(cost: RequestCost) -> str:
-    """The footer's markup: one line, the same figures as the log."""
+    """The footer's markup: one line, the same figures as the log (styled by the site's
+    stylesheet: the Content-Security-Policy refuses inline styles)."""
     usage = cost.usage
     return format_html(
-        '<footer class="cost-footer" style="{}">DynamoDB: {} ({} items, {} bytes read, '
+        '<footer class="cost-footer">DynamoDB: {} ({} items, {} bytes read, '
         "{} RCU, {} WCU; capacity {}) &middot; SQL: {} &middot; {} ms</footer>",
-        _FOOTER_STYLE,
         _counted(usage.requests, "request", "requests"),
         usage.items_read,
         f"{usage.bytes_read:,}",

@@ -330,7 +330,15 @@ def _inbox(
     live_state = ""
     if live:
         top = page.items[0] if page.items else None
-        live_state = _live_state(top, rows[0].unread if rows else 0, unread_conversations)
+        # As the poll's inbox_state sees it: the stored count (a blocked person's is only
+        # hidden), except for a conversation this page reads.
+        reads_top = (
+            top is not None
+            and reading is not None
+            and reading.conversation_uuid == top.conversation_uuid
+        )
+        top_unread = 0 if top is None or reads_top else top.unread
+        live_state = _live_state(top, top_unread, unread_conversations)
     return Inbox(
         rows, page.next_cursor, unread_conversations, live_state, reading.unread if reading else 0
     )

@@ -200,3 +200,13 @@ def test_every_admin_keeps_an_action_bar():
         if not (model_admin.actions_on_top or model_admin.actions_on_bottom)
     ]
     assert hidden == []
+
+
+def test_the_debug_cost_footer_needs_nothing_inline(settings, memory_store, andrew):
+    # make run has DEBUG on: every page then ends with the cost footer, written by middleware.
+    settings.DEBUG = True
+
+    html = signed_in(andrew).get("/messages/").content.decode()
+
+    assert '<footer class="cost-footer">' in html
+    assert not [match for pattern, _ in INLINE for match in re.findall(pattern, html, flags=re.I)]

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from messaging import services
+from messaging import selectors, services
 from messaging.memory import InMemoryStore
 from tests.helpers import conversation_url, seed, signed_in, stored_texts, token
 from users.models import Block, WhoMayStart
@@ -131,13 +131,29 @@ def test_a_blocked_person_s_unread_count_is_hidden(memory_store, andrew, bayko):
     assert '<span class="tag">Blocked</span>' in inbox
 
 
-def test_the_new_conversation_page_offers_unblock(memory_store, andrew, londo):
-    Block.objects.create(blocker=andrew, blocked=londo)
+def test_a_hidden_count_is_not_a_change_for_the_live_poll(memory_store, andrew, bayko):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
+    services.send_message(sender=bayko, conversation_uuid=group, text="unread")
+    Block.objects.create(blocker=andrew, blocked=bayko)
 
-    page = signed_in(andrew).get("/messages/new/londo/").content.decode()
+    page = selectors.inbox(user=andrew)
+    update = selectors.inbox_update(user=andrew, since=page.live_state, with_rows=False)
 
+    assert page.rows[0].unread == 0
+    assert update.changed is False  # else every poll would redraw the inbox
+
+
+def test_the_new_conversation_page_blocks_and_unblocks(memory_store, andrew, londo):
+    client = signed_in(andrew)
+    assert 'action="/messages/block/"' in client.get("/messages/new/londo/").content.decode()
+
+    response = block(client, londo, next_url="/messages/new/londo/")
+
+    assert response["Location"] == "/messages/new/londo/"
+    page = client.get("/messages/new/londo/").content.decode()
     assert "You blocked @londo. Unblock them to send a message." in page
-    assert "<textarea" not in page
+    assert "<textarea" not in page and 'action="/messages/block/"' not in page
+    assert 'action="/messages/unblock/"' in page
 
 
 def test_block_and_unblock_answer_bad_input_without_an_error(andrew, bayko):
