@@ -47,7 +47,7 @@ def refusal(
     `starting`: the message would start a conversation; `already_talking` tells whether the two
     have one anyway (asked only when the recipient's setting makes it matter).
     """
-    if recipient is None:
+    if recipient is None or recipient.is_deleted:
         return Refusal(
             DELETED,
             "This account was deleted. You can read the conversation, but not reply.",

@@ -160,7 +160,7 @@ def _people(refs: Iterable[UserRef], *, viewer: User | None = None) -> People:
     people, profiles_by_key = {}, {}
     for key in stored:
         profile = profiles_by_key[key] = found.get(parsed[key])
-        if profile is None:
+        if profile is None or profile.is_deleted:
             people[key] = Person(key, "", "Deleted user", DELETED)
         else:
             people[key] = Person(

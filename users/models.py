@@ -137,6 +137,18 @@ class User(AbstractBaseUser, PermissionsMixin):
         "staff", default=False, help_text="Can log in to the admin site."
     )
     is_active = models.BooleanField(default=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="An IANA time zone name (Europe/Paris); empty means UTC.",
+    )
+    deleted_at = models.DateTimeField(
+        "account deleted",
+        null=True,
+        blank=True,
+        help_text="Set when the person deleted their account: the profile is scrubbed, the "
+        'handle retired, and others see "Deleted user".',
+    )
     who_may_start = models.CharField(
         "who may start a conversation with me",
         max_length=10,

@@ -35,6 +35,7 @@ class Profile:
     is_active: bool
     blocked: frozenset[str]  # the uuids of the people this user blocked
     who_may_start: str  # a WhoMayStart value
+    is_deleted: bool = False  # they deleted their account (the row stays, scrubbed)
 
     @property
     def only_known(self) -> bool:
@@ -58,14 +59,15 @@ def _cached(profile: Profile | None) -> tuple:
         profile.is_active,
         tuple(sorted(profile.blocked)),
         profile.who_may_start,
+        profile.is_deleted,
     )
 
 
 def _from_cache(value: tuple) -> Profile | None:
     if not value:
         return None
-    handle, display_name, is_active, blocked, who_may_start = value
-    return Profile(handle, display_name, is_active, frozenset(blocked), who_may_start)
+    handle, display_name, is_active, blocked, who_may_start, is_deleted = value
+    return Profile(handle, display_name, is_active, frozenset(blocked), who_may_start, is_deleted)
 
 
 def profiles(user_uuids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
@@ -88,17 +90,28 @@ def _load(user_uuids: list[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
     # One query: a row per user and block made (the join is outer, so a user who blocked no
     # one is one row with None). Tuples, not model instances: this runs on pages.
     rows = User.objects.filter(uuid__in=user_uuids).values_list(
-        "uuid", "handle", "display_name", "is_active", "who_may_start", "blocks_made__blocked"
+        "uuid",
+        "handle",
+        "display_name",
+        "is_active",
+        "who_may_start",
+        "deleted_at",
+        "blocks_made__blocked",
     )
     users, blocked = {}, defaultdict(set)
-    for user_uuid, handle, display_name, is_active, who_may_start, blocked_uuid in rows:
-        users[user_uuid] = (handle, display_name, is_active, who_may_start)
+    for user_uuid, *fields, blocked_uuid in rows:
+        users[user_uuid] = fields
         if blocked_uuid is not None:
             blocked[user_uuid].add(str(blocked_uuid))
     loaded: dict[uuid.UUID, Profile | None] = dict.fromkeys(user_uuids)
-    for user_uuid, (handle, display_name, is_active, who_may_start) in users.items():
+    for user_uuid, (handle, display_name, is_active, who_may_start, deleted_at) in users.items():
         loaded[user_uuid] = Profile(
-            handle, display_name, is_active, frozenset(blocked[user_uuid]), who_may_start
+            handle,
+            display_name,
+            is_active,
+            frozenset(blocked[user_uuid]),
+            who_may_start,
+            is_deleted=deleted_at is not None,
         )
     return loaded
 
