@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from .accounts import delete_account
 from .forms import AdminUserChangeForm, AdminUserCreationForm
 from .models import Block, User
 
@@ -25,20 +26,40 @@ class UserAdmin(BaseUserAdmin):
     form = AdminUserChangeForm
     add_form = AdminUserCreationForm
     list_display = ["handle", "display_name", "email", "cognito_user_id", "date_joined", "is_staff"]
-    list_filter = [CognitoLinkedFilter, "is_staff", "is_superuser", "is_active"]
+    list_filter = [CognitoLinkedFilter, "is_staff", "is_superuser", "is_active", "deleted_at"]
+    actions = ["delete_accounts"]
     search_fields = ["handle", "display_name", "email", "cognito_user_id"]
     ordering = ["handle"]
-    readonly_fields = ["uuid", "date_joined", "last_login"]
+    readonly_fields = ["uuid", "date_joined", "last_login", "deleted_at"]
     fieldsets = [
         (None, {"fields": ["uuid", "handle", "password"]}),
-        ("Profile", {"fields": ["display_name", "email", "bio", "cognito_user_id"]}),
+        ("Profile", {"fields": ["display_name", "email", "bio", "time_zone", "cognito_user_id"]}),
         ("Messages", {"fields": ["who_may_start"]}),
         (
             "Permissions",
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
         ),
-        ("Dates", {"fields": ["last_login", "date_joined"]}),
+        ("Dates", {"fields": ["last_login", "date_joined", "deleted_at"]}),
     ]
+
+    @admin.action(
+        description="Delete the selected accounts as their owners would (keep conversations)",
+        permissions=["change"],
+    )
+    def delete_accounts(self, request, queryset):
+        """What "Delete my account" does, for each selected user: scrubbed, deactivated,
+        logged out everywhere, the handle retired (Django's own delete frees the handle)."""
+        deleted = 0
+        for user in queryset.filter(deleted_at__isnull=True):
+            if user.pk == request.user.pk:
+                self.message_user(
+                    request, "You cannot delete your own account here.", messages.ERROR
+                )
+                continue
+            delete_account(user)
+            deleted += 1
+        self.message_user(request, f"Deleted {deleted} account(s).", messages.SUCCESS)
+
     add_fieldsets = [
         (
             None,

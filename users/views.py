@@ -1,12 +1,15 @@
+from django import forms
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import IntegrityError
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.views.generic import FormView, UpdateView
+from django.views import View
+from django.views.generic import FormView
 
-from .forms import SafetySettingsForm, SignupForm
+from .accounts import delete_account
+from .forms import MessagingSettingsForm, ProfileForm, SignupForm, time_zone_names
 from .models import Block
 
 
@@ -31,20 +34,75 @@ class SignupView(FormView):
         return super().form_valid(form)
 
 
-class SettingsView(LoginRequiredMixin, UpdateView):
-    """Your settings: who may start a conversation with you, and the people you blocked."""
+class SettingsView(LoginRequiredMixin, View):
+    """Your settings: your profile and time zone, who may start a conversation with you, the
+    people you blocked. Each section is its own form (`section`), saved on its own."""
 
     template_name = "users/settings.html"
-    form_class = SafetySettingsForm
-    success_url = reverse_lazy("settings")
+    sections = {"profile": ProfileForm, "messaging": MessagingSettingsForm}
+    saved = {"profile": "Your profile is saved.", "messaging": "Your message settings are saved."}
 
-    def get_object(self, queryset=None):
-        return self.request.user
+    def get(self, request):
+        return self.render(request)
 
-    def get_context_data(self, **kwargs):
-        blocks = Block.objects.filter(blocker=self.request.user).select_related("blocked")
-        return super().get_context_data(blocked=[block.blocked for block in blocks], **kwargs)
+    def post(self, request):
+        section = request.POST.get("section")
+        if section not in self.sections:
+            return redirect("settings")
+        form = self.sections[section](request.POST, instance=request.user)
+        if form.is_valid():
+            try:
+                form.save()
+            except IntegrityError:  # the handle or the email address, taken a moment ago
+                form.add_error(None, "That handle or email address was just taken.")
+            else:
+                messages.success(request, self.saved[section])
+                return redirect("settings")
+        request.user.refresh_from_db()  # the header shows the saved name, not the refused one
+        return self.render(request, **{section: form})
+
+    def render(self, request, **bound):
+        user = request.user
+        context = {
+            f"{name}_form": bound.get(name) or form_class(instance=user)
+            for name, form_class in self.sections.items()
+        }
+        blocks = Block.objects.filter(blocker=user).select_related("blocked")
+        context.update(blocked=[block.blocked for block in blocks], time_zones=time_zone_names())
+        return render(request, self.template_name, context)
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.", code="password_incorrect")
+        return password
+
+
+class DeleteAccountView(LoginRequiredMixin, FormView):
+    """Delete my account: asks for the password, then users.accounts.delete_account."""
+
+    template_name = "users/delete_account.html"
+    form_class = DeleteAccountForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
 
     def form_valid(self, form):
-        messages.success(self.request, "Your settings are saved.")
-        return super().form_valid(form)
+        delete_account(self.request.user)
+        logout(self.request)
+        messages.success(
+            self.request, "Your account is deleted. The people you wrote to see “Deleted user”."
+        )
+        return redirect("login")

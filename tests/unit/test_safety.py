@@ -188,7 +188,9 @@ def test_settings_list_the_people_you_blocked_and_unblock_them(andrew, bayko, lo
 def test_only_known_people_may_start_when_chosen(memory_store, andrew, bayko, londo):
     seed(memory_store, andrew, bayko, texts=["hi"])
     client = signed_in(andrew)
-    saved = client.post("/accounts/settings/", {"who_may_start": WhoMayStart.KNOWN})
+    saved = client.post(
+        "/accounts/settings/", {"section": "messaging", "who_may_start": WhoMayStart.KNOWN}
+    )
     assert saved.status_code == 302
     andrew.refresh_from_db()
     assert andrew.who_may_start == WhoMayStart.KNOWN
@@ -207,12 +209,16 @@ def test_only_known_people_may_start_when_chosen(memory_store, andrew, bayko, lo
         for e in memory_store.list_conversations(user_uuid=str(andrew.uuid)).items
     ] == ["bayko"]
 
-    client.post("/accounts/settings/", {"who_may_start": WhoMayStart.EVERYONE})
+    client.post(
+        "/accounts/settings/", {"section": "messaging", "who_may_start": WhoMayStart.EVERYONE}
+    )
     assert start(signed_in(londo), "andrewbrown", "hello stranger").status_code == 303
 
 
 def test_the_setting_refuses_an_unknown_choice(andrew):
-    response = signed_in(andrew).post("/accounts/settings/", {"who_may_start": "friends"})
+    response = signed_in(andrew).post(
+        "/accounts/settings/", {"section": "messaging", "who_may_start": "friends"}
+    )
 
     assert response.status_code == 200
     assert "Select a valid choice." in response.content.decode()
