@@ -45,6 +45,7 @@ else
 fi
 
 $PY manage.py migrate --no-input -v 0
+# Only the missing seed users: edits made in the admin, and sessions, survive a restart.
 $PY manage.py seed_users
 $PY manage.py ddb_schema_load --stream
 $PY manage.py ddb_seed

@@ -40,23 +40,51 @@ SEED_USERS = (
 )
 
 
+class SeedUserConflict(Exception):
+    """A seed user cannot be created or reset: another account holds its email address."""
+
+
+class SeedResult(NamedTuple):
+    user: User
+    created: bool
+
+
+def _find_seed_user(seed: SeedUser) -> User | None:
+    # By handle in any capitalisation, else by the seed uuid: an admin may have renamed the
+    # handle, and that account is still the seed user its DynamoDB items belong to.
+    return (
+        User.objects.find_by_handle(seed.handle, active_only=False)
+        or User.objects.filter(uuid=seed.uuid).first()
+    )
+
+
 @transaction.atomic
-def seed_users(*, password: str = DEFAULT_SEED_PASSWORD) -> list[tuple[User, bool]]:
-    """Create or update the seed users; returns (user, created) pairs. Idempotent."""
+def seed_users(*, password: str = DEFAULT_SEED_PASSWORD, reset: bool = False) -> list[SeedResult]:
+    """Create the seed users that are missing, with `password`. Existing ones are not saved
+    at all, so admin edits stay and their sessions (tied to the password hash) stay valid;
+    with `reset`, each is set back to its seed handle, name, email, flags and `password`."""
     results = []
     for seed in SEED_USERS:
-        user = User.objects.find_by_handle(seed.handle, active_only=False)
+        user = _find_seed_user(seed)
         created = user is None
         if created:
-            user = User(uuid=seed.uuid, handle=seed.handle)
-        user.display_name = seed.display_name
-        user.email = seed.email
-        user.is_active = True
-        if seed.is_admin:
-            user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        results.append((user, created))
+            user = User(uuid=seed.uuid)
+        if created or reset:
+            # One account per email address (a constraint): say who holds it, not IntegrityError.
+            taken = User.objects.filter(email__iexact=seed.email).exclude(pk=user.pk).first()
+            if taken is not None:
+                raise SeedUserConflict(
+                    f"Cannot {'create' if created else 'reset'} @{seed.handle}: {taken} "
+                    f"already uses {seed.email}. Change that account's email address first."
+                )
+            user.handle = seed.handle
+            user.display_name = seed.display_name
+            user.email = seed.email
+            user.is_active = True
+            user.is_staff = user.is_superuser = seed.is_admin
+            user.set_password(password)
+            user.save()
+        results.append(SeedResult(user, created))
     return results
 
 

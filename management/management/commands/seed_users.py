@@ -1,22 +1,56 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from users.services import DEFAULT_SEED_PASSWORD, seed_users
+from users.services import DEFAULT_SEED_PASSWORD, SeedUserConflict, seed_users
 
 
 class Command(BaseCommand):
-    help = "Create or update the seed users (andrewbrown, bayko, londo, altbrown). Idempotent."
+    help = (
+        "Create the seed users (andrewbrown: staff and superuser; bayko, londo, altbrown) that "
+        "are missing, found by handle in any capitalisation. Existing ones are left exactly as "
+        "they are (names, password, active flag, sessions); --reset sets them back to the seed "
+        "values. Safe to run again: `make run` runs it on every start."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Also set seed users that already exist back to their seed handle, name, "
+            "email, active and staff flags and password (which logs them out everywhere).",
+        )
+        parser.add_argument(
             "--password",
             default=DEFAULT_SEED_PASSWORD,
-            help=f'Password for every seed user (default: "{DEFAULT_SEED_PASSWORD}").',
+            help="Password for the seed users this run creates "
+            f'(default: "{DEFAULT_SEED_PASSWORD}"); '
+            "existing seed users keep theirs. With --reset, every seed user gets it.",
         )
 
-    def handle(self, *args, password, **options):
+    def handle(self, *args, reset, password, **options):
         if not password:
             raise CommandError("--password must not be empty.")
-        for user, created in seed_users(password=password):
-            state = "created" if created else "updated"
+        try:
+            results = seed_users(password=password, reset=reset)
+        except SeedUserConflict as error:
+            raise CommandError(str(error)) from error
+
+        for user, created in results:
+            state = "created" if created else ("reset" if reset else "exists")
             self.stdout.write(f"{state:8} @{user.handle:12} {user.display_name:16} {user.uuid}")
-        self.stdout.write(self.style.SUCCESS("Seed users ready; log in with any of them."))
+
+        created = [user for user, created in results if created]
+        existing = [user for user, created in results if not created]
+        if reset:
+            summary = f"Created: {handles(created)}; reset to the seed values: {handles(existing)}."
+        else:
+            summary = (
+                f"Created: {handles(created)}; already there, left as they are: "
+                f"{handles(existing)}."
+            )
+        self.stdout.write(self.style.SUCCESS(summary))
+        if existing and not reset:
+            self.stdout.write("`seed_users --reset` sets them back to the seed values.")
+
+
+def handles(users) -> str:
+    return ", ".join(f"@{user.handle}" for user in users) or "none"
