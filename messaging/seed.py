@@ -8,7 +8,7 @@ message uuids are fixed, so seeding twice writes the same items.
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth import get_user_model
+from users.services import SEED_USERS, find_seed_user
 
 from .domain import NewMessage, UserRef
 from .store import get_store
@@ -75,8 +75,10 @@ class SeedUsersMissing(Exception):
 
 def seed_conversation(*, prod: bool = False) -> int:
     """Write the seed conversation (idempotent); returns the number of messages."""
-    users = get_user_model().objects.in_bulk(SEED_HANDLES, field_name="handle")
-    missing = [handle for handle in SEED_HANDLES if handle not in users]
+    seeds = {seed.handle: seed for seed in SEED_USERS}
+    # The seed users as they are now: an admin may have renamed them (find_seed_user).
+    users = {handle: find_seed_user(seeds[handle]) for handle in SEED_HANDLES}
+    missing = [handle for handle, user in users.items() if user is None]
     if missing:
         raise SeedUsersMissing(
             f"Seed users missing: {', '.join(missing)}. Run `python manage.py seed_users` first."

@@ -49,7 +49,7 @@ class SeedResult(NamedTuple):
     created: bool
 
 
-def _find_seed_user(seed: SeedUser) -> User | None:
+def find_seed_user(seed: SeedUser) -> User | None:
     # By handle in any capitalisation, else by the seed uuid: an admin may have renamed the
     # handle, and that account is still the seed user its DynamoDB items belong to.
     return (
@@ -65,7 +65,7 @@ def seed_users(*, password: str = DEFAULT_SEED_PASSWORD, reset: bool = False) ->
     with `reset`, each is set back to its seed handle, name, email, flags and `password`."""
     results = []
     for seed in SEED_USERS:
-        user = _find_seed_user(seed)
+        user = find_seed_user(seed)
         created = user is None
         if created:
             user = User(uuid=seed.uuid)

@@ -4,6 +4,7 @@ import pytest
 from django.contrib import auth
 from django.core.management import CommandError, call_command
 
+from messaging.seed import SEED_CONVERSATION_UUID
 from users.models import User
 from users.services import DEFAULT_SEED_PASSWORD, SEED_USERS
 
@@ -185,3 +186,15 @@ def test_a_seed_email_held_by_another_account_is_a_clear_error(make_user):
 def test_seed_users_empty_password_is_refused():
     with pytest.raises(CommandError, match="--password"):
         seed(password="")
+
+
+def test_the_seed_conversation_follows_renamed_seed_users(memory_store):
+    # make run seeds the conversation on every start: an admin's rename must not stop it.
+    call_command("seed_users", stdout=io.StringIO())
+    User.objects.filter(handle="andrewbrown").update(handle="andrew_renamed")
+
+    call_command("ddb_seed", stdout=io.StringIO())
+
+    renamed = User.objects.get(handle="andrew_renamed")
+    inbox = memory_store.list_conversations(user_uuid=str(renamed.uuid)).items
+    assert [entry.conversation_uuid for entry in inbox] == [SEED_CONVERSATION_UUID]
