@@ -240,3 +240,34 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+
+# Email (password reset links), from EMAIL_URL in django-environ's form. Unset, each email is
+# printed on the console of `make run`. Production: SMTP, or Amazon SES's SMTP interface,
+# smtp+tls://USER:PASSWORD@email-smtp.us-east-1.amazonaws.com:587 (STARTTLS) or
+# smtp+ssl://…:465 (TLS from the start); characters such as / and + in the password are
+# written %2F and %2B. Named keys rather than vars().update(), which would also define a
+# setting called OPTIONS when the URL has a query string.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+# Without a port in the URL, the one its scheme usually means (Django's default is 25).
+EMAIL_PORT = _email["EMAIL_PORT"] or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
+EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"] or None  # filemail:////absolute/folder
+# A mail server that does not answer is given up on after this many seconds, rather than
+# holding the request for as long as the operating system waits (Django's default: no limit).
+EMAIL_TIMEOUT = 10
+# A reset email that cannot be sent is logged by django.contrib.auth and the page answers as
+# usual (it must not tell whether the address has an account): log it on the console, where
+# Django's default configuration would drop it with DEBUG off.
+LOGGING["loggers"]["django.contrib.auth"] = {
+    "handlers": ["console"],
+    "level": "ERROR",
+    "propagate": False,  # once, not again by Django's own console handler with DEBUG on
+}
+# The sender of every email; with SES, an address or domain verified in SES.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cruddur <no-reply@cruddur.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL  # Django's error reports, if ADMINS is ever set

@@ -9,4 +9,33 @@ urlpatterns = [
     path("signup/", SignupView.as_view(), name="signup"),
     path("settings/", SettingsView.as_view(), name="settings"),
     path("delete/", DeleteAccountView.as_view(), name="delete_account"),
+    # Django's password views as they are, with the templates in templates/registration/ under
+    # Django's names. A change keeps this session and ends the others (the session's auth hash
+    # no longer matches); a reset answers the same whether or not the address has an account.
+    path(
+        "password_change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("password_reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password_reset/done/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
 ]
