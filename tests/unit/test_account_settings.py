@@ -135,6 +135,13 @@ def test_an_unknown_section_changes_nothing(andrew):
     assert not andrew.is_staff
 
 
+def test_settings_link_to_the_password_change_and_to_leaving(andrew):
+    page = signed_in(andrew).get("/accounts/settings/").content.decode()
+
+    assert 'href="/accounts/password_change/"' in page
+    assert 'href="/accounts/delete/"' in page
+
+
 def test_settings_need_a_login():
     assert Client().get("/accounts/settings/").status_code == 302
 
