@@ -1,10 +1,12 @@
 """Small helpers the tests share (fixtures are in conftest.py)."""
 
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from botocore.awsrequest import AWSResponse
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +17,7 @@ from messaging.services import user_ref as ref  # a Django user as the store sto
 __all__ = [
     "at_once",
     "conversation_url",
+    "fake_response",
     "read_position",
     "ref",
     "seed",
@@ -83,3 +86,16 @@ def token() -> str:
 
 def stored_texts(fake, group: str) -> list[str]:
     return [m.text for m in sorted(fake.messages.get(group, []), key=lambda m: m.sort_key)]
+
+
+def fake_response(request, status, body):
+    """An answer from "AWS" to `request` (a botocore `before-send` handler returns it)."""
+
+    class Raw:
+        def __init__(self, data):
+            self.data = data
+
+        def stream(self, **kwargs):
+            yield self.data
+
+    return AWSResponse(request.url, status, {}, Raw(json.dumps(body).encode()))

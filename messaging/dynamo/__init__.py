@@ -45,6 +45,7 @@ actions   transaction actions several writes share (pattern D, the unread counte
 store     the access patterns by name (`DynamoStore`, the `MessageStore` interface)
 jobs      the unread repair and the bulk import
 migrate   bring a table written by the original up to date (`ddb_migrate`)
+purge     remove a deleted person's messages and inbox entries (`ddb_purge_user`)
 schema    create/drop the table, list tables, scan, describe
 metering  capacity per call and per request (`track_usage`)
 factory   settings and the cached clients (`get_dynamo_store`, `get_table`)

@@ -2,7 +2,7 @@
 
 Every request goes through `Table.call` (or `Table.pages`, `Table.wait`): the one place for
 error translation, capacity metering and logging. `Table.transact` is the one retry loop for
-conditional transactions, and `Table.batch_put` the one batch writer.
+conditional transactions, and `Table.batch_write` the one batch writer.
 """
 
 from __future__ import annotations
@@ -279,10 +279,22 @@ class Table:
         )
 
     def batch_put(self, items: list[dict[str, Any]]) -> None:
-        """BatchWriteItem in chunks of 25; unprocessed items are sent again, never dropped."""
-        for start in range(0, len(items), _BATCH_SIZE):
-            chunk = items[start : start + _BATCH_SIZE]
-            pending = {self.name: [{"PutRequest": {"Item": to_typed(item)}} for item in chunk]}
+        """Put plain items with BatchWriteItem (see `batch_write`)."""
+        self.batch_write([{"PutRequest": {"Item": to_typed(item)}} for item in items])
+
+    def batch_delete(self, keys: list[tuple[str, str]]) -> None:
+        """Delete items by (pk, sk) with BatchWriteItem (see `batch_write`); deleting an item
+        that is not there is no error."""
+        self.batch_write([{"DeleteRequest": {"Key": typed_key(pk, sk)}} for pk, sk in keys])
+
+    def batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem in chunks of 25; unprocessed requests are sent again, never dropped.
+
+        Not a transaction: a failure leaves the chunks before it written, so callers write
+        what is safe to write again (puts of fixed items, deletes).
+        """
+        for start in range(0, len(requests), _BATCH_SIZE):
+            pending = {self.name: requests[start : start + _BATCH_SIZE]}
             for attempt in range(_BATCH_ATTEMPTS):
                 response = self.call("batch_write_item", RequestItems=pending)
                 pending = response.get("UnprocessedItems") or {}
@@ -290,8 +302,8 @@ class Table:
                     break
                 time.sleep(backoff(attempt))
             else:
-                left = sum(len(requests) for requests in pending.values())
+                left = sum(len(waiting) for waiting in pending.values())
                 raise Throttled(
                     f"DynamoDB left {left} items unprocessed after {_BATCH_ATTEMPTS} attempts; "
-                    "run the import again (it is idempotent)."
+                    "run the same command again (it is idempotent)."
                 )

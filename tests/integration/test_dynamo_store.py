@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import botocore.retries.standard
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from messaging.domain import NewMessage, UserRef, format_sort_key, parse_sort_key
@@ -28,7 +27,7 @@ from messaging.errors import (
     Unavailable,
 )
 from messaging.store import reset_stores
-from tests.helpers import read_position
+from tests.helpers import fake_response, read_position
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -94,17 +93,6 @@ def counter(store, owner_uuid):
 
 def user(handle):
     return UserRef(uuid=f"uuid-{handle}", handle=handle, display_name=handle.title())
-
-
-def fake_response(request, status, body):
-    class Raw:
-        def __init__(self, data):
-            self.data = data
-
-        def stream(self, **kwargs):
-            yield self.data
-
-    return AWSResponse(request.url, status, {}, Raw(json.dumps(body).encode()))
 
 
 @pytest.fixture(params=["moto", "aws"])

@@ -17,6 +17,7 @@ def test_the_contract_commands_exist():
         "ddb_list_conversations",
         "ddb_repair_unread",
         "ddb_migrate",
+        "ddb_purge_user",
         "seed_users",
         "cognito_list_users",
         "cognito_sync",

@@ -1,0 +1,130 @@
+"""ddb_purge_user: remove a deleted person's messages and inbox entries from the table (the job
+is `messaging/dynamo/purge.py`; why and when: docs/ACCOUNTS.md)."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
+from django.template.defaultfilters import pluralize
+
+from messaging.dynamo import get_table, purge, track_usage
+
+from ...base import AwsCommand
+
+
+class Command(AwsCommand):
+    help = (
+        "Remove a deleted person's messages from DynamoDB. For each of their conversations "
+        "(their inbox entries): every message they sent, then the other person's inbox entry "
+        "updated in place (the newest remaining message as its last message, or none; their "
+        "handle and display name blanked; its unread count cleared), then their own inbox "
+        "entry, last; at the end their unread counter. The other person's messages and PAIR "
+        "items stay. Only for an account that is deleted, or a uuid with no user row at all. "
+        "Resumable: a conversation leaves their inbox only when it is done, so running it "
+        "again after an interruption finishes exactly the conversations left, and on a "
+        "person already purged changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "person",
+            metavar="handle-or-uuid",
+            help="Their handle (with or without @), or their uuid if their user row was removed.",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Count what would be removed and updated, without writing anything.",
+        )
+        parser.add_argument(
+            "--no-input",
+            "--noinput",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation.",
+        )
+
+    def handle(self, *args, prod, person, dry_run, interactive, **options):
+        user_uuid, who = _deleted_person(person)
+        table = get_table(prod=prod)
+        if dry_run:
+            self.stdout.write("Dry run: reading only, nothing is removed.")
+        else:
+            where = (
+                "real AWS" if prod or not settings.AWS_ENDPOINT_URL else settings.AWS_ENDPOINT_URL
+            )
+            question = (
+                f"This permanently removes every message {who} sent, and their inbox entries, "
+                f"from table {table.name} ({where})."
+            )
+            if not self.confirm(question, no_input=not interactive):
+                raise CommandError("Cancelled; nothing was removed.")
+
+        def show(done: purge.ConversationPurged) -> None:
+            line = (
+                f"conversation {done.number}/{done.total} {done.conversation_uuid}: "
+                f"{_counted(done.messages, 'message')} {'to remove' if dry_run else 'removed'}"
+            )
+            if done.entries_updated:
+                line += f", the other person's inbox entry {'to update' if dry_run else 'updated'}"
+            self.stdout.write(line)
+
+        with track_usage() as usage:
+            report = purge.purge_user(table, user_uuid=user_uuid, dry_run=dry_run, progress=show)
+        cost = (
+            f"{usage.requests} request{pluralize(usage.requests)}, "
+            f"{usage.read_units:g} RCU, {usage.write_units:g} WCU ({usage.capacity_source})"
+        )
+        if not report.conversations and not report.counter_removed:
+            self.stdout.write(self.style.SUCCESS(f"Nothing of {who} in the table. Cost: {cost}."))
+            return
+        removed, updated = ("to remove", "to update") if dry_run else ("removed", "updated")
+        own = _counted(report.conversations, "own inbox entry", "own inbox entries")
+        if report.counter_removed:
+            own += " and the unread counter"
+        totals = (
+            f"{_counted(report.conversations, 'conversation')}: "
+            f"{_counted(report.messages, 'message')} {removed}, "
+            f"{_counted(report.entries_updated, 'inbox entry', 'inbox entries')} of the other "
+            f"people {updated}, {own} {removed}"
+        )
+        if dry_run:
+            summary = f"Dry run, nothing removed: {who}, {totals}. Cost: {cost}."
+        else:
+            summary = f"Purged {who}, {totals}. Cost: {cost}."
+        self.stdout.write(self.style.SUCCESS(summary))
+
+
+def _deleted_person(person: str) -> tuple[str, str]:
+    """(their uuid, how to name them) for a person whose items may be purged; CommandError
+    for anyone else."""
+    users = get_user_model().objects
+    try:
+        as_uuid = uuid.UUID(person)  # never a handle: those are at most 30 characters
+    except ValueError:
+        as_uuid = None
+    if as_uuid is None:
+        user = users.find_by_handle(person, active_only=False)
+        if user is None:
+            raise CommandError(
+                f"No user @{person.strip().lstrip('@')}: check the handle, or give their uuid "
+                "if their user row was removed."
+            )
+    else:
+        user = users.filter(uuid=as_uuid).first()
+        if user is None:
+            # The row was removed entirely: nothing says the account is in use, and the uuid
+            # is the only name left for their items.
+            return str(as_uuid), f"{as_uuid} (no user row)"
+    if user.deleted_at is None:
+        raise CommandError(
+            f"@{user.handle} has not deleted their account; only a deleted account's messages "
+            "can be purged."
+        )
+    return str(user.uuid), f"@{user.handle} ({user.uuid})"
+
+
+def _counted(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"

@@ -1,0 +1,284 @@
+"""Remove a deleted person's messages from the table (`ddb_purge_user`).
+
+When someone deletes their account their items stay, so that the people they talked to keep
+whole conversations. Purging removes them, one conversation at a time, the conversations
+found by paging the person's own inbox partition (`GRP#<uuid>`, never a scan of the table):
+
+1. every message they sent in it (`MSG#<conversation>` items whose `user_uuid` is theirs),
+   found by paging the conversation's messages and deleted in batches (BatchWriteItem,
+   unprocessed requests sent again); the other person's messages stay;
+2. the other person's inbox entry, found through the sparse GSI, is updated in place (its
+   sort key stays): when it no longer points at a remaining message (its last message was
+   theirs) it gets the newest remaining message's text, or "" when none remain; the copies of
+   the deleted person's handle and display name on it are blanked (`user_uuid` stays: pages
+   name people by uuid and show "Deleted user"); its unread count goes to 0 (every message
+   it counted was theirs), the other person's UNREAD counter following. One conditional
+   write, on the entry still being there as read;
+3. their own inbox entry for the conversation, last.
+
+Then their UNREAD counter item. PAIR items stay (they hold uuids only, and keep the other
+person's conversation the one for the pair).
+
+Resumable without a checkpoint: a conversation leaves the person's inbox only when its
+messages and the other entry are done, so after an interruption a second run finds exactly
+the conversations not finished, and the steps of a half-done one are safe to repeat (deleting
+what is gone is no error; the other entry is written only where it still differs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain import preview
+from . import actions, items
+from .items import GSI_NAME, UNREAD_SORT_KEY
+from .table import Attempt, Done, Table, Write
+
+# Items per Query page, for the person's inbox and for each conversation's messages: the
+# deletes of a page are sent before the next page is read.
+PAGE_SIZE = 100
+
+# What is blanked on the other person's entry: the deleted person's names, as stored.
+_NAME_ATTRIBUTES = ("user_handle", "user_display_name")
+
+
+@dataclass(frozen=True)
+class ConversationPurged:
+    """One conversation done (in a dry run: looked at)."""
+
+    number: int  # 1-based, in the order of the person's inbox (newest first)
+    total: int
+    conversation_uuid: str
+    messages: int  # their messages removed (in a dry run: to remove)
+    entries_updated: int  # the other person's entries updated (0 or 1; to update)
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    dry_run: bool  # if so, every "removed" and "updated" is "would be"
+    user_uuid: str
+    conversations: int  # their own inbox entries removed, one per conversation
+    messages: int
+    entries_updated: int  # the other people's entries
+    counter_removed: bool  # their UNREAD item was there and is gone
+
+
+def purge_user(
+    table: Table,
+    *,
+    user_uuid: str,
+    dry_run: bool = False,
+    progress: Callable[[ConversationPurged], None] | None = None,
+) -> PurgeReport:
+    """Remove what the table holds of `user_uuid` (see the module docstring). `dry_run` reads
+    and counts, writes nothing. `progress` is called after each conversation."""
+    entries = list(_own_entries(table, user_uuid))
+    messages = entries_updated = 0
+    for number, entry in enumerate(entries, start=1):
+        removed, updated = purge_conversation(table, user_uuid, entry, dry_run=dry_run)
+        messages += removed
+        entries_updated += updated
+        if progress is not None:
+            progress(
+                ConversationPurged(
+                    number=number,
+                    total=len(entries),
+                    conversation_uuid=items.conversation_of(entry),
+                    messages=removed,
+                    entries_updated=updated,
+                )
+            )
+    return PurgeReport(
+        dry_run=dry_run,
+        user_uuid=user_uuid,
+        conversations=len(entries),
+        messages=messages,
+        entries_updated=entries_updated,
+        counter_removed=_remove_counter(table, user_uuid, dry_run=dry_run),
+    )
+
+
+def purge_conversation(
+    table: Table, user_uuid: str, entry: dict[str, Any], *, dry_run: bool
+) -> tuple[int, int]:
+    """Steps 1-3 for the conversation of `entry` (the person's own inbox entry): (messages
+    removed, other entries updated)."""
+    conversation_uuid = items.conversation_of(entry)
+    removed, newest_sk = _remove_messages(table, user_uuid, conversation_uuid, dry_run=dry_run)
+    newest = table.get(items.messages_pk(conversation_uuid), newest_sk) if newest_sk else None
+    last = _LastMessage(
+        sort_key=newest_sk, text=preview(str(newest.get("message", ""))) if newest else ""
+    )
+    updated = 0
+    for other in _other_entries(table, user_uuid, conversation_uuid):
+        updated += _update_other_entry(table, other, last, dry_run=dry_run)
+    if not dry_run:
+        table.call(
+            "delete_item", TableName=table.name, Key=items.typed_key(entry["pk"], entry["sk"])
+        )
+    return removed, updated
+
+
+# --- reads ---
+
+
+def _own_entries(table: Table, user_uuid: str) -> Iterator[dict[str, Any]]:
+    """The person's inbox entries, newest first (consistent reads of their partition, the
+    counter item left out)."""
+    for page in table.pages(
+        "query",
+        TableName=table.name,
+        KeyConditionExpression="pk = :pk AND sk < :counter",
+        ExpressionAttributeValues={
+            ":pk": {"S": items.inbox_pk(user_uuid)},
+            ":counter": {"S": UNREAD_SORT_KEY},
+        },
+        ProjectionExpression="pk, sk, message_group_uuid",
+        ScanIndexForward=False,
+        ConsistentRead=True,
+        PaginationConfig={"PageSize": PAGE_SIZE},
+    ):
+        for raw in page["Items"]:
+            yield items.to_plain(raw)
+
+
+def _other_entries(table: Table, user_uuid: str, conversation_uuid: str) -> list[dict[str, Any]]:
+    """The other participant's entry of the conversation (as the store reads participants:
+    the GSI holds entries only); none if it is gone (say, they were purged first)."""
+    own_pk = items.inbox_pk(user_uuid)
+    found = []
+    for page in table.pages(
+        "query",
+        TableName=table.name,
+        IndexName=GSI_NAME,
+        KeyConditionExpression="message_group_uuid = :conversation",
+        ExpressionAttributeValues={":conversation": {"S": conversation_uuid}},
+    ):
+        found += [item for raw in page["Items"] if (item := items.to_plain(raw))["pk"] != own_pk]
+    return found
+
+
+# --- writes ---
+
+
+def _remove_messages(
+    table: Table, user_uuid: str, conversation_uuid: str, *, dry_run: bool
+) -> tuple[int, str | None]:
+    """Delete the person's messages in the conversation, a page at a time: (how many, the
+    sort key of the newest message that stays, None when none does)."""
+    pk = items.messages_pk(conversation_uuid)
+    removed = 0
+    newest_sk: str | None = None
+    for page in table.pages(
+        "query",
+        TableName=table.name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ProjectionExpression="sk, user_uuid",
+        ScanIndexForward=False,
+        ConsistentRead=True,
+        PaginationConfig={"PageSize": PAGE_SIZE},
+    ):
+        theirs = []
+        for raw in page["Items"]:
+            message = items.to_plain(raw)
+            if message.get("user_uuid") == user_uuid:
+                theirs.append((pk, message["sk"]))
+            elif newest_sk is None:
+                newest_sk = message["sk"]
+        if theirs and not dry_run:
+            table.batch_delete(theirs)
+        removed += len(theirs)
+    return removed, newest_sk
+
+
+@dataclass(frozen=True)
+class _LastMessage:
+    """The newest message that stays in a conversation (sort_key None: no message stays)."""
+
+    sort_key: str | None
+    text: str  # as an inbox entry holds it (a preview); "" when none stays
+
+
+def _changes(item: dict[str, Any], last: _LastMessage) -> dict[str, Any]:
+    """What the other person's entry needs: attribute -> new value (empty when nothing)."""
+    changes: dict[str, Any] = {}
+    # An entry's sort key is the time of its last message. If no remaining message is there,
+    # that message was the deleted person's: the entry shows the newest one left instead.
+    if item["sk"] != last.sort_key and str(item.get("message", "")) != last.text:
+        changes["message"] = last.text
+    for name in _NAME_ATTRIBUTES:
+        if item.get(name, "") != "":
+            changes[name] = ""
+    if items.unread_of(item) > 0:
+        changes["unread"] = 0  # it counted the deleted person's messages, now gone
+    return changes
+
+
+def _update_other_entry(
+    table: Table, found: dict[str, Any], last: _LastMessage, *, dry_run: bool
+) -> int:
+    """Update the other person's entry in place (its key stays); 1 if it was (in a dry run:
+    would be) written, 0 if it needed nothing or is gone."""
+    pk, sk = found["pk"], found["sk"]
+    if dry_run:
+        item = table.get(pk, sk)
+        return int(item is not None and bool(_changes(item, last)))
+
+    def plan(attempt: Attempt[int]) -> Write[int] | Done[int]:
+        # A consistent read of the key the GSI gave; gone means moved or deleted since, and
+        # then it no longer shows anything of the deleted person's.
+        item = table.get(pk, sk)
+        if item is None:
+            return Done(0)
+        changes = _changes(item, last)
+        if not changes:
+            return Done(0)
+        return Write(_entry_update(table.name, item, changes), 1)
+
+    return table.transact(plan, what="update the other person's inbox entry")
+
+
+def _entry_update(
+    table_name: str, item: dict[str, Any], changes: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """An Update of the entry (conditioned on it being there with the unread count read) and,
+    if its unread count goes to 0, its owner's counter following."""
+    condition = actions.unchanged_entry(item)
+    names = condition["ExpressionAttributeNames"]
+    values = condition["ExpressionAttributeValues"]
+    assignments = []
+    for number, (name, value) in enumerate(changes.items()):
+        # The condition already names `unread` (#unread); one placeholder per attribute.
+        alias = "#unread" if name == "unread" else f"#set{number}"
+        names[alias] = name
+        values[f":set{number}"] = items.to_typed({"value": value})["value"]
+        assignments.append(f"{alias} = :set{number}")
+    update = {
+        "Update": {
+            "TableName": table_name,
+            "Key": items.typed_key(item["pk"], item["sk"]),
+            "UpdateExpression": "SET " + ", ".join(assignments),
+            **condition,
+        }
+    }
+    unread = items.unread_of(item)
+    return [
+        update,
+        *actions.counter_follows(table_name, item["pk"], unread, changes.get("unread", unread)),
+    ]
+
+
+def _remove_counter(table: Table, user_uuid: str, *, dry_run: bool) -> bool:
+    pk = items.inbox_pk(user_uuid)
+    if dry_run:
+        return table.get(pk, UNREAD_SORT_KEY) is not None
+    response = table.call(
+        "delete_item",
+        TableName=table.name,
+        Key=items.typed_key(pk, UNREAD_SORT_KEY),
+        ReturnValues="ALL_OLD",
+    )
+    return bool(response.get("Attributes"))
