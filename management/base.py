@@ -14,12 +14,22 @@ class AwsCommand(BaseCommand):
     `prod` argument) and turns the project's service errors into a one-line CommandError.
     """
 
+    destructive = False  # if so, it asks first (confirm) unless given --no-input
+
     def add_arguments(self, parser):
         parser.add_argument(
             "--prod",
             action="store_true",
             help="Talk to real AWS: ignore AWS_ENDPOINT_URL (the local emulator).",
         )
+        if self.destructive:
+            parser.add_argument(
+                "--no-input",
+                "--noinput",
+                action="store_false",
+                dest="interactive",
+                help="Do not ask for confirmation.",
+            )
 
     def execute(self, *args, **options):
         try:

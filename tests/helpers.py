@@ -22,6 +22,7 @@ __all__ = [
     "ref",
     "seed",
     "signed_in",
+    "signup",
     "stored_texts",
     "token",
 ]
@@ -99,3 +100,16 @@ def fake_response(request, status, body):
             yield self.data
 
     return AWSResponse(request.url, status, {}, Raw(json.dumps(body).encode()))
+
+
+def signup(**fields):
+    """POST the sign-up form: a valid new person, with `fields` changed."""
+    data = {
+        "handle": "newperson",
+        "display_name": "New Person",
+        "email": "new@example.com",
+        "password1": "a-long-pass-phrase-42",
+        "password2": "a-long-pass-phrase-42",
+        **fields,
+    }
+    return Client().post(reverse("signup"), data)

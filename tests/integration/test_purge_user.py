@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from messaging.domain import NewMessage, UserRef
-from messaging.dynamo import get_dynamo_store, jobs, purge, schema
+from messaging.dynamo import jobs, purge, schema
 from tests.helpers import fake_response, ref
 
 pytestmark = pytest.mark.django_db
@@ -73,10 +73,8 @@ def without(item, names):
 
 
 @pytest.fixture
-def store(moto_endpoint):
-    store = get_dynamo_store()
-    schema.create(store.table)
-    return store
+def store(server_store):  # the commands talk to the emulator's HTTP server
+    return server_store
 
 
 @pytest.fixture

@@ -22,10 +22,8 @@ def run(*args, **options):
 
 
 @pytest.fixture
-def store(moto_endpoint):
-    store = get_dynamo_store()
-    schema.create(store.table)
-    return store
+def store(server_store):  # the commands talk to the emulator's HTTP server
+    return server_store
 
 
 @pytest.fixture

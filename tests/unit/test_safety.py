@@ -8,11 +8,10 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.urls import reverse
 
 from messaging import selectors, services
 from messaging.memory import InMemoryStore
-from tests.helpers import conversation_url, seed, signed_in, stored_texts, token
+from tests.helpers import conversation_url, seed, signed_in, signup, stored_texts, token
 from users.models import Block, WhoMayStart
 
 pytestmark = pytest.mark.django_db
@@ -313,18 +312,6 @@ def test_a_reused_handle_does_not_inherit_old_conversations(memory_store, andrew
 
 
 # --- sign-up ---
-
-
-def signup(**fields):
-    data = {
-        "handle": "newperson",
-        "display_name": "New Person",
-        "email": "new@example.com",
-        "password1": "a-long-pass-phrase-42",
-        "password2": "a-long-pass-phrase-42",
-        **fields,
-    }
-    return Client().post(reverse("signup"), data)
 
 
 @pytest.mark.parametrize("handle", ["admin", "Root", "SUPPORT", "staff", "System", "cruddur"])

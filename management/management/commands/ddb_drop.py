@@ -7,19 +7,13 @@ from ...base import AwsCommand
 
 
 class Command(AwsCommand):
+    destructive = True
     help = "Delete a DynamoDB table (default: the messages table) and everything in it."
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument(
             "table_name", nargs="?", help="Table to delete (default: DDB_MESSAGE_TABLE)."
-        )
-        parser.add_argument(
-            "--no-input",
-            "--noinput",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation.",
         )
 
     def handle(self, *args, prod, table_name, interactive, **options):

@@ -14,6 +14,7 @@ from ...base import AwsCommand
 
 
 class Command(AwsCommand):
+    destructive = True
     help = (
         "Remove a deleted person's messages from DynamoDB. For each of their conversations "
         "(their inbox entries): every message they sent, then the other person's inbox entry "
@@ -37,13 +38,6 @@ class Command(AwsCommand):
             "--dry-run",
             action="store_true",
             help="Count what would be removed and updated, without writing anything.",
-        )
-        parser.add_argument(
-            "--no-input",
-            "--noinput",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation.",
         )
 
     def handle(self, *args, prod, person, dry_run, interactive, **options):
