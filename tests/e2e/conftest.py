@@ -112,8 +112,8 @@ def new_context(browser):
     the test fails at teardown if any page of it reported a violation."""
     watched = []
 
-    def make():
-        context = browser.new_context(viewport={"width": 1200, "height": 850})
+    def make(**options):
+        context = browser.new_context(**{"viewport": {"width": 1200, "height": 850}, **options})
         watched.append((context, CspWatch(context)))
         return context
 
