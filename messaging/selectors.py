@@ -97,6 +97,9 @@ class MessageRow:
     is_mine: bool
     sort_key: str
     time: Stamp  # of created_at
+    day_label: str  # "Today", "Yesterday", "Monday", "Tuesday 3 March"
+    new_day: bool  # the first of its day in the list: a day separator goes before it
+    continued: bool  # follows a message of the same sender on the same day: grouped with it
 
 
 @dataclass(frozen=True)
@@ -251,8 +254,12 @@ def new_messages(
         conversation_uuid=conversation_uuid, after_sort_key=after, limit=limit
     )
     people = _people(message.sender for message in messages)
-    clock = Clock()
-    return tuple(_message_row(message, people, str(user.uuid), clock) for message in messages)
+    return _message_rows(messages, people, str(user.uuid))
+
+
+def sent_message(*, user: User, message: Message) -> MessageRow:
+    """The row of a message `user` just sent, as the pages print it."""
+    return _message_rows([message], _people([message.sender]), str(user.uuid))[0]
 
 
 def conversation(*, user: User, entry: InboxEntry, cursor: str | None = None) -> Conversation:
@@ -263,7 +270,7 @@ def conversation(*, user: User, entry: InboxEntry, cursor: str | None = None) ->
 
 
 def conversation_page(
-    *, user: User, conversation_uuid: str, before: str | None = None
+    *, user: User, conversation_uuid: str, before: str | None = None, reading: bool = True
 ) -> ConversationPage:
     """The conversation page: the inbox sidebar plus one page of messages.
 
@@ -287,7 +294,8 @@ def conversation_page(
         viewer=user,
     )
     return ConversationPage(
-        inbox=_inbox(inbox_page, people, reading=entry, live=True),
+        # `reading`: the caller marks it read, so the sidebar shows it read already.
+        inbox=_inbox(inbox_page, people, reading=entry if reading else None, live=True),
         conversation=_conversation(user, entry, message_page, people),
         live_token=live_token(user=user, entry=entry),
     )
@@ -344,16 +352,31 @@ def _inbox(
     )
 
 
-def _message_row(message: Message, people: People, me: str, clock: Clock) -> MessageRow:
-    return MessageRow(
-        message_uuid=message.message_uuid,
-        sender=people[message.sender.uuid],
-        text=message.text,
-        created_at=message.created_at,
-        is_mine=message.sender.uuid == me,
-        sort_key=message.sort_key,
-        time=clock.stamp(message.created_at),
-    )
+def _message_rows(messages: Iterable[Message], people: People, me: str) -> tuple[MessageRow, ...]:
+    """Rows for messages given oldest first, with the day separators and the grouping of a
+    person's consecutive messages worked out within the list (static/js/live.js joins lists
+    the same way where they meet)."""
+    clock = Clock()
+    rows: list[MessageRow] = []
+    for message in messages:
+        time = clock.stamp(message.created_at)
+        before = rows[-1] if rows else None
+        new_day = before is None or before.time.day != time.day
+        rows.append(
+            MessageRow(
+                message_uuid=message.message_uuid,
+                sender=people[message.sender.uuid],
+                text=message.text,
+                created_at=message.created_at,
+                is_mine=message.sender.uuid == me,
+                sort_key=message.sort_key,
+                time=time,
+                day_label=clock.day_label(time.day) if new_day else "",
+                new_day=new_day,
+                continued=not new_day and before.sender.uuid == people[message.sender.uuid].uuid,
+            )
+        )
+    return tuple(rows)
 
 
 def _conversation(
@@ -363,9 +386,7 @@ def _conversation(
     people: People,
 ) -> Conversation:
     me = str(user.uuid)
-    # The store reads newest first.
-    clock = Clock()
-    messages = tuple(_message_row(message, people, me, clock) for message in reversed(page.items))
+    messages = _message_rows(reversed(page.items), people, me)  # the store reads newest first
     refused = policy.refusal(
         sender_uuid=me,
         sender=people.viewer,

@@ -190,13 +190,17 @@ def unblock(*, user: User, other: User) -> None:
 
 
 def read_conversation(
-    *, user: User, conversation_uuid: str, before: str | None = None
+    *, user: User, conversation_uuid: str, before: str | None = None, marks_read: bool = True
 ) -> selectors.ConversationPage:
-    """A page of a conversation, marked read: reading the page reads the messages."""
+    """A page of a conversation. The newest page (no `before`) shown to the person marks the
+    conversation read: it shows the newest message. An older page, or `marks_read` off (a
+    HEAD request, a form sent back with an error), marks nothing."""
+    marks_read = marks_read and before is None
     page = selectors.conversation_page(
-        user=user, conversation_uuid=conversation_uuid, before=before
+        user=user, conversation_uuid=conversation_uuid, before=before, reading=marks_read
     )
-    mark_read(entry=page.conversation.entry)  # a write only when something is unread
+    if marks_read:
+        mark_read(entry=page.conversation.entry)  # a write only when something is unread
     return page
 
 

@@ -1,15 +1,17 @@
-"""How the pages show a moment: a short relative label, the ISO time, and a hover title.
+"""How the pages show a moment: a short relative label for lists, the time of day for
+messages, the day a conversation's messages are grouped under, the ISO time and a hover title.
 
 Formatted once per row when a view model is built, against one clock per page and the
-request's time zone.
+request's time zone (the viewer's: users.middleware), with Django's date formatting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 
 @dataclass(frozen=True)
@@ -23,14 +25,8 @@ class Stamp:
     label: str  # relative, for the list: "5m", "Mar 3" (relative_time)
     iso: str  # <time datetime="...">: ISO 8601 in the current time zone
     title: str  # the hover text: "Tuesday 3 March 2026, 14:05 UTC"
-
-
-# The page language's names (English), as Django's `|date` gave them; not the C locale's.
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
+    time_of_day: str  # "14:05", on each message
+    day: date  # the local calendar day, which the day separators group by
 
 
 def relative_time(moment: datetime, *, now: datetime | None = None) -> str:
@@ -48,8 +44,7 @@ def _relative(local: datetime, now: datetime, this_year: int) -> str:
         return f"{int(age.total_seconds() // 60)}m"
     if age < timedelta(days=1):
         return f"{int(age.total_seconds() // 3600)}h"
-    label = f"{_MONTHS[local.month - 1][:3]} {local.day}"
-    return label if local.year == this_year else f"{label}, {local.year}"
+    return date_format(local, "M j" if local.year == this_year else "M j, Y")
 
 
 class Clock:
@@ -58,16 +53,28 @@ class Clock:
     def __init__(self) -> None:
         self.now = timezone.now()
         self.tz = timezone.get_current_timezone()
-        self.this_year = self.now.astimezone(self.tz).year
+        self.today = self.now.astimezone(self.tz).date()
 
     def stamp(self, moment: datetime) -> Stamp:
         local = moment.astimezone(self.tz)
-        # The same text as `|date:"l j F Y, H:i T"`, which leaves the zone out when the local
-        # time is ambiguous or does not exist (a daylight-saving change).
-        offset = local.utcoffset()
-        zone = local.tzname() if local.replace(fold=1 - local.fold).utcoffset() == offset else ""
-        title = (
-            f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
-            f"{local.hour:02d}:{local.minute:02d} {zone}"
+        # "T" leaves the zone out when the local time is ambiguous or does not exist (a
+        # daylight-saving change), as the |date filter does.
+        title = date_format(local, "l j F Y, H:i T").rstrip()
+        return Stamp(
+            label=_relative(local, self.now, self.today.year),
+            iso=local.isoformat(),
+            title=title,
+            time_of_day=date_format(local, "H:i"),
+            day=local.date(),
         )
-        return Stamp(_relative(local, self.now, self.this_year), local.isoformat(), title)
+
+    def day_label(self, day: date) -> str:
+        """ "Today", "Yesterday", the weekday within the last week, then the date."""
+        age = (self.today - day).days
+        if age == 0:
+            return "Today"
+        if age == 1:
+            return "Yesterday"
+        if 1 < age < 7:
+            return date_format(day, "l")
+        return date_format(day, "l j F" if day.year == self.today.year else "l j F Y")

@@ -23,6 +23,7 @@ from users.models import User
 
 from . import selectors, services
 from .error_pages import messaging_errors
+from .errors import InvalidCursor
 from .forms import MessageForm, RecipientForm
 
 
@@ -57,7 +58,11 @@ def start(request: HttpRequest) -> HttpResponse:
 
 def _render_inbox(request: HttpRequest, box: RecipientForm, *, status: int = 200) -> HttpResponse:
     cursor = request.GET.get("cursor") or None
-    page = selectors.inbox(user=request.user, cursor=cursor)
+    try:
+        page = selectors.inbox(user=request.user, cursor=cursor)
+    except InvalidCursor:  # a damaged or old link to a later page: the first page instead
+        cursor = None
+        page = selectors.inbox(user=request.user)
     context = {
         "inbox": page,
         "box": box,
@@ -101,7 +106,10 @@ def _render_conversation(
 ) -> HttpResponse:
     before = request.GET.get("before") or None
     page = services.read_conversation(
-        user=request.user, conversation_uuid=conversation_uuid, before=before
+        user=request.user,
+        conversation_uuid=conversation_uuid,
+        before=before,
+        marks_read=request.method == "GET",  # not HEAD, nor a form sent back
     )
     context = {
         "page": page,
