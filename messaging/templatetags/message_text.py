@@ -21,8 +21,10 @@ _TRAILING = ".,;:!?'\""
 
 def _split_trailing(address: str) -> tuple[str, str]:
     end = len(address)
-    while end and address[end - 1] in _TRAILING or (
-        end and address[end - 1] == ")" and address[:end].count("(") < address[:end].count(")")
+    while (
+        end
+        and address[end - 1] in _TRAILING
+        or (end and address[end - 1] == ")" and address[:end].count("(") < address[:end].count(")"))
     ):
         end -= 1
     return address[:end], address[end:]

@@ -1,11 +1,13 @@
 """How a conversation reads: links, times of day, day separators, grouping, what marks read,
 and the one way a message's length is counted."""
 
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.template import Context, Template
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from messaging import selectors, services
 from messaging.timestamps import Clock
@@ -189,3 +191,20 @@ def test_the_length_is_counted_in_characters_as_the_box_counts_them(memory_store
     assert fits.status_code == 303
     assert over.status_code == 422
     assert "at most 1024 characters (this one has 1025)" in over.content.decode()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"])
+def test_stamps_print_what_django_s_date_filter_prints(zone):
+    # Every half hour across the autumn daylight-saving change and New Year's Eve.
+    starts = [datetime(2026, 10, 24, 22, 0, tzinfo=UTC), datetime(2026, 12, 31, 20, 0, tzinfo=UTC)]
+    moments = [start + timedelta(minutes=30 * step) for start in starts for step in range(16)]
+    with timezone.override(zoneinfo.ZoneInfo(zone)):
+        clock = Clock(now=datetime(2027, 1, 1, 12, 0, tzinfo=UTC))
+        for moment in moments:
+            local = timezone.localtime(moment)
+            stamp = clock.stamp(moment)
+            assert stamp.title == date_format(local, "l j F Y, H:i T").rstrip()
+            assert stamp.time_of_day == date_format(local, "H:i")
+            if clock.now - moment > timedelta(days=1):
+                expected = "M j" if local.year == 2027 else "M j, Y"
+                assert stamp.label == date_format(local, expected)
