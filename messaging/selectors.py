@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from users.models import User
 from users.profiles import Profile, profiles
@@ -47,6 +49,19 @@ class Person:
     @property
     def is_gone(self) -> bool:
         return self.state != ACTIVE
+
+    def name_html(self) -> SafeString:
+        """The name as every page prints it: display name, @handle (none for a deleted
+        user), and a tag for a deactivated or blocked person. Built here rather than by an
+        include, which cost more than the rest of an inbox row."""
+        html = f'<span class="convo-name">{escape(self.display_name)}</span>'
+        if self.handle:
+            html += f' <span class="handle">@{escape(self.handle)}</span>'
+        if self.state == DEACTIVATED:
+            html += ' <span class="tag">Deactivated</span>'
+        if self.blocked:
+            html += ' <span class="tag">Blocked</span>'
+        return mark_safe(html)  # noqa: S308  (the names escaped)
 
 
 @dataclass(frozen=True)

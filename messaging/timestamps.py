@@ -33,6 +33,11 @@ class Stamp:
     time_of_day: str  # "14:05", on each message
     day: date  # the local calendar day, which the day separators group by
 
+    @property
+    def day_iso(self) -> str:
+        """The day as the pages' data-day attributes carry it: "2026-03-03"."""
+        return self.day.isoformat()
+
 
 def relative_time(moment: datetime, *, now: datetime | None = None) -> str:
     """Short label for a list: "now", "5m", "3h", then "Mar 3", with the year if not this year."""
