@@ -23,7 +23,7 @@ def test_read_page_back_and_reply_then_bayko_sees_it(login, stack):
 
     first_row.click()
     expect(andrew).to_have_url(f"{stack}/messages/{SEED_CONVERSATION_UUID}/")
-    messages = andrew.locator("ol.messages > li")
+    messages = andrew.locator("ol.messages > li.msg")
     expect(messages).to_have_count(20)
     expect(messages.last).to_contain_text(SEED_LINES[-1][1])
     expect(andrew.locator(".convo-list a[aria-current=page]")).to_contain_text("Andrew Bayko")
@@ -63,7 +63,7 @@ def test_start_a_conversation_with_londo_who_sees_it(login, stack):
     andrew.get_by_role("button", name="Send").click()
     expect(andrew).to_have_url(re.compile(r"/messages/[0-9a-f-]{36}/$"))
     conversation_url = andrew.url
-    expect(andrew.locator("ol.messages > li")).to_have_count(1)
+    expect(andrew.locator("ol.messages > li.msg")).to_have_count(1)
 
     londo = login("londo")
     first_row = inbox_rows(londo).first
