@@ -33,6 +33,7 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "cruddur.views.csrf_failure"  # says why, keeps the posted text
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -5,7 +5,10 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from redis.exceptions import RedisError
 
@@ -17,6 +20,25 @@ logger = logging.getLogger(__name__)
 
 def home(request):
     return redirect("messaging:inbox" if request.user.is_authenticated else "login")
+
+
+@never_cache
+def csrf_failure(request, reason=""):
+    """A form refused by the CSRF check (settings.CSRF_FAILURE_VIEW), nearly always because it
+    came from a page opened before a login or logout in another tab, which changed the token.
+
+    Says so, shows the text that was posted so that nothing typed is lost, and links back to
+    the page it came from. The answer carries a fresh token cookie, so a retry from a page
+    that reads the cookie (static/js/compose.js) goes through.
+    """
+    get_token(request)
+    back = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("messaging:inbox")
+    context = {"text": request.POST.get("text"), "back": back}
+    return render(request, "403_csrf.html", context, status=403)
 
 
 def _unavailable(error: Exception) -> str:

@@ -16,9 +16,9 @@ class MessageForm(forms.Form):
         label="Message",
         required=False,  # clean_text gives the message for empty and blank text alike
         strip=False,
-        widget=forms.Textarea(
-            attrs={"rows": 3, "maxlength": services.MAX_MESSAGE_LENGTH, "data-compose-text": ""}
-        ),
+        # No maxlength: browsers count it in UTF-16 units, the server in characters
+        # (clean_message_text); static/js/compose.js counts as the server does.
+        widget=forms.Textarea(attrs={"rows": 3, "data-compose-text": ""}),
     )
     token = forms.UUIDField(
         widget=forms.HiddenInput,

@@ -5,8 +5,13 @@ one-time token that the store claims with the message, so a form that arrives tw
 or retried, sends once and both arrivals get the same redirect. The live endpoints are in
 `live_views.py`; the pages never depend on them: without JavaScript, reloading shows
 everything.
+
+A form sent by static/js/compose.js (`X-Requested-With: fetch`) gets a 201 instead of the
+redirect when the message is stored; when it is not, it gets the page the form would get
+without JavaScript (the error, its status, `Retry-After`), which the script reads the error from.
 """
 
+import uuid
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -81,7 +86,7 @@ def conversation(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
     if not form.is_valid():
         return _render_conversation(request, conversation_uuid, form, status=422)
     try:
-        services.send_message(
+        message = services.send_message(
             sender=request.user,
             conversation_uuid=conversation_uuid,
             text=form.cleaned_data["text"],
@@ -89,7 +94,19 @@ def conversation(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
         )
     except services.SendRefused as refusal:
         return _refused(refusal, form, _render_conversation, request, conversation_uuid)
+    if _sent_by_script(request):
+        # The message as the page prints it, for the script to put in place of its own bubble
+        # (the same message again when the token had been claimed), and the next form's token.
+        row = selectors.sent_message(user=request.user, message=message)
+        response = render(request, "messaging/_messages.html", {"messages": (row,)}, status=201)
+        response["X-Next-Token"] = str(uuid.uuid4())
+        return response
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+
+
+def _sent_by_script(request: HttpRequest) -> bool:
+    """The form was sent by static/js/compose.js, which stays on the page."""
+    return request.headers.get("X-Requested-With") == "fetch"
 
 
 def _refused(refusal: services.SendRefused, form: MessageForm, render_page, *args) -> HttpResponse:
@@ -151,6 +168,11 @@ def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
         )
     except services.SendRefused as refusal:
         return _refused(refusal, form, _render_new, request, recipient)
+    if _sent_by_script(request):
+        # Created: the script goes to the conversation itself, once it has let go of the draft.
+        response = HttpResponse(status=201)
+        response["Location"] = reverse("messaging:conversation", args=[conversation_uuid])
+        return response
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
 
 
