@@ -11,8 +11,15 @@
 //
 // The server renders every row, message and badge with the pages' own templates. A poll answers
 // an HTML fragment whose root element carries the state in data-* attributes; this script
-// parses it with DOMParser (which runs no scripts) and swaps its elements in. It builds no
-// markup and sets no text of its own.
+// parses it with DOMParser (which runs no scripts) and swaps its elements in. The only text of
+// its own is for the tab's title (the unread count), the "Live updates paused" line and what
+// a screen reader hears after "Earlier messages".
+//
+// Lists of messages are joined where they meet: each list the server renders (a page, a poll's
+// answer, a message sent without reload) starts with a day separator and groups a person's
+// messages of one day (msg-continued) within itself; rejoin() applies the same rules across
+// the joined list. "Earlier messages" loads the previous page above, in place: the server's
+// page for that cursor, the same page the link opens without JavaScript.
 //
 // One poll per tick asks "did my first inbox page change?" (one small DynamoDB read). Only when
 // it did does the tick fetch more: the redrawn list, and the open conversation's new messages.
@@ -45,6 +52,11 @@
   var eventsUrl = root.getAttribute("data-events-url");
   var streaming = false; // the event stream is open: no timer
   var streamOpened = false; // it has been open before: a new open may have missed events
+  var PAUSED_AFTER = 2; // failed polls in a row before the page says live updates are paused
+  var BACK_FOR = 3000; // ms "Live updates are back" stays
+  var banner = null; // the "Live updates paused" line, while there is one
+  var bannerTimer = null;
+  var title = baseTitle(); // the tab's title without its "(n) " unread count
 
   function openThread(element) {
     if (!element) return null;
@@ -64,6 +76,45 @@
       tries: 0,
       seen: seen, // message uuids shown: never twice
     };
+  }
+
+  function isMessage(item) {
+    return item.hasAttribute("data-message-uuid");
+  }
+
+  function isSeparator(item) {
+    return item.classList.contains("day-separator");
+  }
+
+  // The message list as one: a day separator only where the day changes (before the first
+  // message of its day), and msg-continued on a message that follows one of the same person
+  // on the same day. The server draws each list by these rules; lists joined here (a page
+  // loaded above, new messages below) follow them across the seams.
+  function rejoin(messages) {
+    var day = null;
+    var previous = null;
+    Array.prototype.slice.call(messages.children).forEach(function (item) {
+      if (isSeparator(item)) {
+        var next = item.nextElementSibling;
+        while (next && !isMessage(next)) next = next.nextElementSibling;
+        var separatorDay = item.getAttribute("data-day");
+        if (separatorDay === day || !next || next.getAttribute("data-day") !== separatorDay) {
+          messages.removeChild(item); // the day runs on from above, or nothing of it follows
+        } else {
+          day = separatorDay;
+        }
+      } else if (isMessage(item)) {
+        var itemDay = item.getAttribute("data-day");
+        item.classList.toggle(
+          "msg-continued",
+          !!previous &&
+            previous.getAttribute("data-sender") === item.getAttribute("data-sender") &&
+            previous.getAttribute("data-day") === itemDay
+        );
+        previous = item;
+        day = itemDay;
+      }
+    });
   }
 
   // The person is looking at this tab: it is in front and its window has the focus.
@@ -124,6 +175,25 @@
     fresh = adopt(fresh);
     navCount.parentNode.replaceChild(fresh, navCount);
     navCount = fresh;
+    showUnreadInTitle();
+  }
+
+  // The badge reads "3 unread" (or nothing): the number of conversations with unread messages.
+  function unreadCount() {
+    return (navCount && parseInt(navCount.textContent, 10)) || 0;
+  }
+
+  function baseTitle() {
+    var drawn = unreadCount(); // the server wrote "(n) " in front when n > 0
+    var prefix = "(" + drawn + ") ";
+    var text = document.title;
+    return drawn && text.indexOf(prefix) === 0 ? text.slice(prefix.length) : text;
+  }
+
+  function showUnreadInTitle() {
+    var unread = unreadCount();
+    var text = (unread ? "(" + unread + ") " : "") + title;
+    if (document.title !== text) document.title = text;
   }
 
   function drawRows(fresh, olderUrl) {
@@ -149,17 +219,42 @@
     }
   }
 
+  function threadAtEnd(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  }
+
   function appendMessages(fresh) {
     var box = thread.element;
-    var atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-    fresh.querySelectorAll("[data-message-uuid]").forEach(function (item) {
-      var uuid = item.getAttribute("data-message-uuid");
-      if (thread.seen[uuid]) return;
-      thread.seen[uuid] = true;
+    var atEnd = threadAtEnd(box);
+    Array.prototype.slice.call(fresh.children).forEach(function (item) {
+      if (isMessage(item)) {
+        var uuid = item.getAttribute("data-message-uuid");
+        if (thread.seen[uuid]) return; // sent from this page, or shown by an earlier answer
+        thread.seen[uuid] = true;
+      } else if (!isSeparator(item)) {
+        return;
+      }
       thread.messages.appendChild(adopt(item));
     });
+    rejoin(thread.messages);
     if (atEnd) box.scrollTop = box.scrollHeight; // follow the conversation, unless reading back
   }
+
+  // compose.js put a message the person sent into the list, without a reload.
+  document.addEventListener("cruddur:message-sent", function (event) {
+    var item = event.detail && event.detail.element;
+    var messages = item && item.parentNode;
+    if (!messages || !item.hasAttribute("data-message-uuid")) return;
+    var uuid = item.getAttribute("data-message-uuid");
+    if (thread) thread.seen[uuid] = true; // the poll's answer will not add it again
+    // A poll's answer may have brought it first: one copy, the one compose.js holds.
+    messages.querySelectorAll("[data-message-uuid]").forEach(function (other) {
+      if (other !== item && other.getAttribute("data-message-uuid") === uuid) {
+        messages.removeChild(other);
+      }
+    });
+    rejoin(messages);
+  });
 
   function count(element, name) {
     return parseInt(element.getAttribute(name), 10) || 0;
@@ -234,10 +329,15 @@
       .then(
         function () {
           failures = 0;
+          showPaused(false);
         },
         function (error) {
-          if (retryable(error)) failures += 1;
-          else stopped = true; // signed out: the next page load starts again
+          if (retryable(error)) {
+            failures += 1;
+            if (failures >= PAUSED_AFTER) showPaused(true);
+          } else {
+            stopped = true; // signed out: the next page load starts again
+          }
         }
       )
       .then(function () {
@@ -289,7 +389,10 @@
     var source = new EventSource(eventsUrl);
     source.addEventListener("open", function () {
       streaming = true;
-      if (streamOpened) pollNow(); // opened again: look once for what came meanwhile
+      showPaused(false); // the server answers again
+      // Opened again: look once for what came meanwhile. A page drawn without a state (the
+      // new conversation page reads no inbox) looks once to show the unread count.
+      if (streamOpened || !state) pollNow();
       streamOpened = true;
       clearTimeout(timer);
       timer = null;
@@ -310,6 +413,169 @@
     });
   }
 
+  // --- "Live updates paused" ---
+
+  // A line at the end of the top bar, there only while live updates are paused (and for a
+  // moment after they are back). It is a live region: made empty first and filled a moment
+  // later, so that screen readers hear it; it never takes the focus.
+  function showPaused(paused) {
+    var showing = !!banner && !banner.classList.contains("is-back");
+    if (paused === showing) return;
+    clearTimeout(bannerTimer);
+    if (!paused && !banner.textContent) {
+      remove(banner); // back before it said anything
+      banner = null;
+      return;
+    }
+    if (!paused) {
+      say("Live updates are back.", true);
+      bannerTimer = setTimeout(function () {
+        remove(banner);
+        banner = null;
+      }, BACK_FOR);
+      return;
+    }
+    if (banner) {
+      say("Live updates paused — trying again…", false);
+      return;
+    }
+    banner = document.createElement("div");
+    banner.className = "live-banner";
+    banner.setAttribute("role", "status");
+    var bar = document.querySelector(".topbar");
+    if (bar) bar.appendChild(banner);
+    else document.body.insertBefore(banner, document.body.firstChild);
+    bannerTimer = setTimeout(function () {
+      say("Live updates paused — trying again…", false);
+    }, 150);
+  }
+
+  function remove(element) {
+    if (element.parentNode) element.parentNode.removeChild(element);
+  }
+
+  function say(text, back) {
+    banner.classList.toggle("is-back", back);
+    banner.textContent = text;
+  }
+
+  // --- the thread stays at its newest message when it gets shorter ---
+
+  // The reply box grows (an error under it, a longer text, a phone's keyboard), the line above
+  // comes and goes, the window is resized: a thread that was at its end stays there.
+  function stayAtEnd(box) {
+    if (!box || !window.ResizeObserver) return;
+    var atEnd = threadAtEnd(box);
+    box.addEventListener(
+      "scroll",
+      function () {
+        atEnd = threadAtEnd(box);
+      },
+      { passive: true }
+    );
+    new ResizeObserver(function () {
+      if (atEnd) box.scrollTop = box.scrollHeight;
+    }).observe(box);
+  }
+
+  // --- "Earlier messages": the previous page, loaded above the first message ---
+
+  function setUpEarlier() {
+    var box = document.querySelector("[data-thread]");
+    var messages = box && box.querySelector("[data-live-messages]");
+    if (!messages) return;
+    var status = document.querySelector("[data-thread-status]");
+    var politeness = messages.getAttribute("aria-live");
+    var quiet = null; // the timer that lets the list announce arrivals again
+    var loading = false;
+
+    box.addEventListener("click", function (event) {
+      var link = event.target.closest ? event.target.closest("a[rel=prev]") : null;
+      if (!link || event.defaultPrevented || event.button !== 0) return;
+      if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return; // a new tab
+      if (link.origin !== window.location.origin) return;
+      event.preventDefault();
+      if (loading) return;
+      loading = true;
+      link.setAttribute("aria-busy", "true");
+      getFragment(link.href, "data-thread").then(
+        function (page) {
+          loading = false;
+          link.removeAttribute("aria-busy");
+          insertEarlier(link, page);
+        },
+        function () {
+          window.location.assign(link.href); // the page itself, as without JavaScript
+        }
+      );
+    });
+
+    function insertEarlier(link, page) {
+      var earlier = page.querySelector("[data-live-messages]");
+      var top = page.querySelector("a[rel=prev]");
+      top = top ? top.closest(".pager") : page.querySelector(".thread-start");
+      var anchor = messages.querySelector("[data-message-uuid]");
+      var anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
+      var shown = {};
+      messages.querySelectorAll("[data-message-uuid]").forEach(function (item) {
+        shown[item.getAttribute("data-message-uuid")] = true;
+      });
+      var added = [];
+      var fragment = document.createDocumentFragment();
+      Array.prototype.slice.call(earlier ? earlier.children : []).forEach(function (item) {
+        if (isMessage(item)) {
+          var uuid = item.getAttribute("data-message-uuid");
+          if (shown[uuid]) return;
+          if (thread) thread.seen[uuid] = true;
+          item = adopt(item);
+          added.push(item);
+        } else if (isSeparator(item)) {
+          item = adopt(item);
+        } else {
+          return;
+        }
+        fragment.appendChild(item);
+      });
+      // The list announces new messages as they arrive; not a page of old ones.
+      clearTimeout(quiet);
+      if (politeness) messages.setAttribute("aria-live", "off");
+      messages.insertBefore(fragment, messages.firstChild);
+      rejoin(messages);
+      var pager = link.closest(".pager");
+      if (top && pager) pager.parentNode.replaceChild(adopt(top), pager);
+      else if (pager) pager.parentNode.removeChild(pager);
+      // Keep what was on screen where it was: the first message shown before stays put.
+      var shift = anchor ? anchor.getBoundingClientRect().top - anchorTop : 0;
+      if (shift) {
+        if (box.scrollHeight > box.clientHeight && getComputedStyle(box).overflowY !== "visible") {
+          box.scrollTop += shift;
+        } else {
+          window.scrollBy(0, shift);
+        }
+      }
+      quiet = setTimeout(function () {
+        if (politeness) messages.setAttribute("aria-live", politeness);
+      }, 1000);
+      if (added.length) {
+        added[0].setAttribute("tabindex", "-1");
+        added[0].focus({ preventScroll: true });
+      }
+      announce(
+        added.length === 1 ? "1 earlier message loaded." : added.length + " earlier messages loaded."
+      );
+    }
+
+    function announce(text) {
+      if (!status) return;
+      status.textContent = ""; // the same words twice in a row are still said twice
+      setTimeout(function () {
+        status.textContent = text;
+      }, 100);
+    }
+  }
+
+  stayAtEnd(document.querySelector("[data-thread][data-scroll-end]"));
+  setUpEarlier();
   if (eventsUrl && window.EventSource) listen();
   schedule(); // until the stream is open
 })();

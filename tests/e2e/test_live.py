@@ -29,7 +29,7 @@ def nav_badge(page):
 
 
 def messages(page):
-    return page.locator("ol.messages > li")
+    return page.locator("ol.messages > li.msg")  # not the day separators
 
 
 def without_focus_emulation(page):
