@@ -313,3 +313,21 @@ def test_a_first_message_sent_with_enter_lands_in_the_new_conversation(login, st
         "Object.keys(localStorage).filter((k) => k.startsWith('cruddur:draft:'))"
     )
     assert drafts == []
+
+
+@pytest.mark.parametrize("handle", ["andrewbrown", "bayko"])
+def test_a_link_in_a_message_is_a_link_that_can_be_read(login, stack, handle):
+    # Sent by andrew: his own bubble for him, the other person's for bayko.
+    andrew = open_conversation(login, stack, live=False)
+    box_of(andrew).fill("Read https://docs.djangoproject.com/ first")
+    box_of(andrew).press("Enter")
+    expect_sent(andrew, "Read https://docs.djangoproject.com/ first")
+    page = andrew if handle == "andrewbrown" else login(handle)
+    page.goto(conversation_url(stack))
+
+    link = page.locator("li.msg").last.get_by_role("link", name="https://docs.djangoproject.com/")
+    expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    colours = link.evaluate(
+        "a => [getComputedStyle(a).color, getComputedStyle(a.closest('.bubble')).backgroundColor]"
+    )
+    assert colours[0] != colours[1], colours  # not the bubble's own colour
