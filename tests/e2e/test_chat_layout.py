@@ -4,23 +4,16 @@ scrolls between the header and the reply box, "Earlier messages" loads the previ
 in place, lists are joined where they meet (day separators, a person's messages grouped), the
 tab's title carries the unread count, and a line says when live updates are paused."""
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
-import requests
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
 from messaging import services
 from messaging.seed import SEED_CONVERSATION_UUID, SEED_LINES
+from tests.servers import ServerProcess, server_env
 
 from .conftest import screenshot, seed_stack, wait_until
 
@@ -279,72 +272,11 @@ def test_the_tab_title_carries_the_unread_count_and_follows_it(login, stack):
 # --- "Live updates paused", with a server that stops and starts again ---
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class OwnServer:
-    """The site under uvicorn in a process of its own (as `make run` serves it), on the test's
-    database, Redis and emulator, so that a test can stop it and start it again."""
-
-    def __init__(self, env, log_path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env
-        self.log_path = log_path
-        self.process = None
-
-    def start(self):
-        log = open(self.log_path, "a")  # noqa: SIM115  (the process holds it)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "cruddur.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--lifespan", "off", "--log-level", "warning",
-             "--timeout-graceful-shutdown", "1"],
-            env=self.env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{self.url}/health/", timeout=2)
-                return
-            except requests.ConnectionError:
-                assert self.process.poll() is None, self.log_path.read_text()
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
 @pytest.fixture
 def own_server(transactional_db, moto_endpoint, tmp_path):
-    db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.fail("This test needs Postgres: the server process shares the test database.")
-    database_url = (
-        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
     seed_stack()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DATABASE_POOL": "false",
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "REDIS_URL": settings.REDIS_URL or "",
-        "CACHE_KEY_PREFIX": settings.CACHE_KEY_PREFIX,
-        "DEBUG": "true",  # static files from the app folders, as `make run`
-    }
-    server = OwnServer(env, tmp_path / "uvicorn.log")
+    env = server_env(moto_endpoint)
+    server = ServerProcess(env, tmp_path / "uvicorn.log")
     server.start()
     try:
         yield server

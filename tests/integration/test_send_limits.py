@@ -3,80 +3,34 @@
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 
 from messaging import services
+from tests.servers import ServerProcess, server_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LIMIT = 3
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.fail("This test needs Postgres: the processes share the test database.")
-    user = db["USER"] or "postgres"
-    return f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def two_processes(moto_endpoint, tmp_path):
     if not settings.REDIS_URL:
         pytest.fail("This test needs Redis: run it with REDIS_URL set (make test does).")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DATABASE_POOL": "false",
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "REDIS_URL": settings.REDIS_URL,
-        "CACHE_KEY_PREFIX": settings.CACHE_KEY_PREFIX,
-        "SEND_LIMIT_PER_MINUTE": str(LIMIT),
-        "DEBUG": "true",
-    }
-    servers = []
-    for name in ("a", "b"):
-        port = free_port()
-        log = open(tmp_path / f"server-{name}.log", "w")  # noqa: SIM115  (closed below)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "cruddur.asgi:application", "--host",
-             "127.0.0.1", "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
-            env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        servers.append((f"http://127.0.0.1:{port}", process, log))
+    env = server_env(moto_endpoint, SEND_LIMIT_PER_MINUTE=str(LIMIT))
+    servers = [ServerProcess(env, tmp_path / f"server-{name}.log") for name in ("a", "b")]
     try:
-        for url, process, _ in servers:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    requests.get(f"{url}/health/", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    assert process.poll() is None, (tmp_path / "server-a.log").read_text()
-                    assert time.monotonic() < deadline, "uvicorn did not start"
-                    time.sleep(0.1)
-        yield [url for url, _, _ in servers]
+        for server in servers:
+            server.start()
+        yield [server.url for server in servers]
     finally:
-        for _, process, log in servers:
-            process.terminate()
-            process.wait(10)
-            log.close()
+        for server in servers:
+            server.stop()
 
 
 def test_the_limit_is_shared_by_two_processes(two_processes, andrew, bayko):
