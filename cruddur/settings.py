@@ -169,10 +169,13 @@ AXES_CLIENT_IP_CALLABLE = "users.lockout.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
-# Sending limits per sender (messaging/limits.py), counted in the cache: shared by every
-# process through Redis, per process with the embedded default. Far above what a person types.
+# Rate limits (cruddur/limits.py), counted in the cache: shared by every process through Redis,
+# per process with the embedded default. Far above what a person does.
 SEND_LIMIT_PER_MINUTE = env.int("SEND_LIMIT_PER_MINUTE", default=60)
 NEW_CONVERSATION_LIMIT_PER_HOUR = env.int("NEW_CONVERSATION_LIMIT_PER_HOUR", default=20)
+# Password reset emails: per email address typed, and per client address.
+PASSWORD_RESET_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_LIMIT_PER_HOUR", default=5)
+PASSWORD_RESET_CLIENT_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_CLIENT_LIMIT_PER_HOUR", default=20)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -2,8 +2,8 @@
 
 The rules live here, once: what a message may hold (`clean_message_text`), that only
 participants post (`messaging.access`), whom one may write to (`messaging.policy`, asked by
-`_check_may_send` for every send) and how fast (`messaging.limits`). Forms and views ask these
-functions; the store only keeps the data consistent.
+`_check_may_send` for every send) and how fast (`MESSAGES`, `NEW_CONVERSATIONS`). Forms and
+views ask these functions; the store only keeps the data consistent.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from cruddur import limits
 from users.models import Block, User
 from users.profiles import profiles
 
-from . import limits, policy, selectors
+from . import policy, selectors
 from .access import get_participants_for_member
 from .domain import InboxEntry, Message, UserRef
 from .errors import StoreError
@@ -27,6 +28,12 @@ from .store import get_store
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 1024
+
+# How fast one person may send (cruddur/limits.py), far above what a person types.
+MESSAGES = limits.Limit("send", "SEND_LIMIT_PER_MINUTE", 60, "messages", "a minute")
+NEW_CONVERSATIONS = limits.Limit(
+    "start", "NEW_CONVERSATION_LIMIT_PER_HOUR", 60 * 60, "new conversations", "an hour"
+)
 LIVE_MESSAGES_PER_POLL = 50
 
 
@@ -58,7 +65,7 @@ class SendLimited(SendRefused):
     status = 429
 
     def __init__(self, reached: limits.LimitReached):
-        super().__init__(str(reached))
+        super().__init__(f"{reached} Your text is kept.")
         self.retry_after = reached.retry_after
 
 
@@ -94,9 +101,9 @@ def _check_may_send(
         raise SendRefused(refused.message)
     try:
         if starting:
-            limits.take(str(sender.uuid), limits.MESSAGES, limits.NEW_CONVERSATIONS)
+            limits.take(str(sender.uuid), MESSAGES, NEW_CONVERSATIONS)
         else:
-            limits.take(str(sender.uuid), limits.MESSAGES)
+            limits.take(str(sender.uuid), MESSAGES)
     except limits.LimitReached as reached:
         raise SendLimited(reached) from None
 

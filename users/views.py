@@ -1,6 +1,9 @@
+import hashlib
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import IntegrityError
 from django.shortcuts import redirect, render
@@ -8,8 +11,11 @@ from django.urls import reverse_lazy
 from django.views import View
 from django.views.generic import FormView
 
+from cruddur import limits
+
 from .accounts import delete_account
 from .forms import MessagingSettingsForm, ProfileForm, SignupForm, time_zone_names
+from .lockout import client_ip
 from .models import Block
 
 
@@ -106,3 +112,34 @@ class DeleteAccountView(LoginRequiredMixin, FormView):
             self.request, "Your account is deleted. The people you wrote to see “Deleted user”."
         )
         return redirect("login")
+
+
+RESETS_PER_ADDRESS = limits.Limit(
+    "reset-address", "PASSWORD_RESET_LIMIT_PER_HOUR", 60 * 60, "password reset emails", "an hour"
+)
+RESETS_PER_CLIENT = limits.Limit(
+    "reset-client",
+    "PASSWORD_RESET_CLIENT_LIMIT_PER_HOUR",
+    60 * 60,
+    "password reset emails",
+    "an hour",
+)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset by email, with a limit on the emails per address typed and per client,
+    so the form cannot be used to flood someone's inbox. The limits apply whether or not the
+    address has an account, so the answer still tells nothing about that."""
+
+    def form_valid(self, form):
+        address = form.cleaned_data["email"].strip().lower()
+        try:
+            limits.take(hashlib.sha256(address.encode()).hexdigest(), RESETS_PER_ADDRESS)
+            limits.take(client_ip(self.request), RESETS_PER_CLIENT)
+        except limits.LimitReached as reached:
+            form.add_error(None, str(reached))
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(reached.retry_after)
+            return response
+        return super().form_valid(form)

@@ -295,3 +295,36 @@ def test_email_through_the_smtp_interface_of_ses():
         "False",
         "Cruddur <hi@example.com>",
     ]
+
+
+def test_reset_emails_are_limited_per_address_whether_or_not_it_has_an_account(
+    settings, make_user, mailoutbox
+):
+    settings.PASSWORD_RESET_LIMIT_PER_HOUR = 2
+    make_user("known", email="known@example.com")
+    client = Client()
+
+    for address in ("known@example.com", "nobody@example.com"):
+        answers = [
+            client.post("/accounts/password_reset/", {"email": address.upper() if n else address})
+            for n in range(3)
+        ]
+        assert [answer.status_code for answer in answers] == [302, 302, 429]
+        refused = answers[-1]
+        assert 1 <= int(refused["Retry-After"]) <= 3600
+        page = refused.content.decode()
+        assert "You can send at most 2 password reset emails an hour." in page
+        assert f'value="{address.upper()}"' in page  # what was typed is kept
+    assert len(mailoutbox) == 2  # the known address's two; none for the third ask
+
+
+def test_reset_emails_are_limited_per_client(settings, mailoutbox):
+    settings.PASSWORD_RESET_CLIENT_LIMIT_PER_HOUR = 3
+    client = Client()
+
+    answers = [
+        client.post("/accounts/password_reset/", {"email": f"someone{n}@example.com"})
+        for n in range(4)
+    ]
+
+    assert [answer.status_code for answer in answers] == [302, 302, 302, 429]

@@ -1,7 +1,8 @@
-"""How fast one person may send: a burst limit on messages and a lower one on new
-conversations, counted in the cache so that every process of the site shares the count.
+"""How often one person, or one address, may do something: sending messages, starting
+conversations (messaging/services.py), asking for password reset emails (users/views.py).
+Counted in the cache, so every process of the site shares the count.
 
-Fixed windows: a counter per sender and window, created with the window's lifetime and
+Fixed windows: a counter per subject and window, created with the window's lifetime and
 incremented atomically (Redis INCR). With the embedded default cache (no REDIS_URL) each
 process counts for itself; when the cache cannot be reached nothing is counted and no one is
 limited (a cache outage must not stop people from talking).
@@ -22,18 +23,12 @@ class Limit:
     name: str  # a word for the key
     setting: str  # the setting holding how many per window
     seconds: int  # the window
-    what: str  # for the message: "messages", "new conversations"
+    what: str  # for the message: "messages", "password reset emails"
     per: str  # "a minute", "an hour"
 
     @property
     def count(self) -> int:
         return getattr(settings, self.setting)
-
-
-MESSAGES = Limit("send", "SEND_LIMIT_PER_MINUTE", 60, "messages", "a minute")
-NEW_CONVERSATIONS = Limit(
-    "start", "NEW_CONVERSATION_LIMIT_PER_HOUR", 60 * 60, "new conversations", "an hour"
-)
 
 
 class LimitReached(Exception):
@@ -42,16 +37,17 @@ class LimitReached(Exception):
         self.retry_after = retry_after  # seconds until the window ends
         super().__init__(
             f"You can send at most {limit.count} {limit.what} {limit.per}. "
-            f"You can send again in {_duration(retry_after)}; your text is kept."
+            f"You can send again in {_duration(retry_after)}."
         )
 
 
-def take(sender_uuid: str, *limits: Limit) -> None:
-    """Count one against each of `limits`, or LimitReached for the first one it exceeds."""
+def take(subject: str, *limits: Limit) -> None:
+    """Count one for `subject` (a user's uuid, an address) against each of `limits`, or
+    LimitReached for the first one it exceeds."""
     now = time.time()
     for limit in limits:
         window = int(now // limit.seconds)
-        key = f"limit:{limit.name}:{sender_uuid}:{window}"
+        key = f"limit:{limit.name}:{subject}:{window}"
         if _count(key, limit.seconds) > limit.count:
             retry_after = max(1, math.ceil((window + 1) * limit.seconds - now))
             raise LimitReached(limit, retry_after)
