@@ -58,7 +58,9 @@ class SignupForm(PersonFieldsMixin, HandleUniqueMixin, BaseUserCreationForm):
         model = User
         fields = ["handle", "display_name", "email", "time_zone"]
         widgets = {
-            "handle": forms.TextInput(attrs={"autocapitalize": "none", "autofocus": True}),
+            "handle": forms.TextInput(
+                attrs={"autocapitalize": "none", "autofocus": True, "autocomplete": "username"}
+            ),
             "time_zone": forms.HiddenInput(attrs={"data-browser-time-zone": ""}),
         }
 
@@ -90,7 +92,9 @@ class ProfileForm(PersonFieldsMixin, HandleUniqueMixin, forms.ModelForm):
         model = User
         fields = ["handle", "display_name", "bio", "email", "time_zone"]
         widgets = {
-            "handle": forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+            "handle": forms.TextInput(
+                attrs={"autocapitalize": "none", "spellcheck": "false", "autocomplete": "username"}
+            ),
             "bio": forms.Textarea(attrs={"rows": 3}),
             "time_zone": forms.TextInput(
                 attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}
