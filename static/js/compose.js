@@ -285,13 +285,6 @@
       status.appendChild(retry);
     }
 
-    // The nearest item before `item` carrying `attribute` (bubbles carry none).
-    function previousWith(item, attribute) {
-      var node = item.previousElementSibling;
-      while (node && !node.hasAttribute(attribute)) node = node.previousElementSibling;
-      return node;
-    }
-
     function shown(uuid) {
       var found = null;
       list.querySelectorAll("[data-message-uuid]").forEach(function (item) {
@@ -300,9 +293,8 @@
       return found;
     }
 
-    // The server's rendering of the stored message takes the bubble's place, joined to the
-    // list as the page would have printed it: no second separator for the same day, and
-    // grouped with the same person's message just before.
+    // The server's rendering of the stored message takes the bubble's place. The list is
+    // joined at the seam (one separator a day, grouping) by live.js, on cruddur:message-sent.
     function placeSent(send, html) {
       var page = new DOMParser().parseFromString(html, "text/html");
       var nodes = Array.prototype.filter.call(page.body.children, function (node) {
@@ -325,24 +317,6 @@
         placed = nodes.filter(function (node) {
           return node.hasAttribute("data-message-uuid");
         })[0];
-        var dated = previousWith(send.item, "data-day");
-        var first = nodes[0];
-        if (
-          first.classList.contains("day-separator") &&
-          dated &&
-          dated.getAttribute("data-day") === first.getAttribute("data-day")
-        ) {
-          nodes.shift();
-        }
-        var before = previousWith(send.item, "data-message-uuid");
-        if (
-          nodes[0] === placed &&
-          before &&
-          before.getAttribute("data-sender") === placed.getAttribute("data-sender") &&
-          before.getAttribute("data-day") === placed.getAttribute("data-day")
-        ) {
-          placed.classList.add("msg-continued");
-        }
         send.item.replaceWith.apply(send.item, nodes);
       }
       document.dispatchEvent(
