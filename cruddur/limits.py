@@ -1,5 +1,6 @@
 """How often one person, or one address, may do something: sending messages, starting
-conversations (messaging/services.py), asking for password reset emails (users/views.py).
+conversations (messaging/services.py), asking for password reset emails, signing up and
+asking for another verification link (users/views.py).
 Counted in the cache, so every process of the site shares the count.
 
 Fixed windows: a counter per subject and window, created with the window's lifetime and
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpResponse
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,21 @@ class LimitReached(Exception):
         self.retry_after = retry_after  # seconds until the window ends
         super().__init__(
             f"You can send at most {limit.count} {limit.what} {limit.per}. "
-            f"You can send again in {_duration(retry_after)}."
+            f"You can send again in {self.retry_in}."
         )
+
+    @property
+    def retry_in(self) -> str:
+        """How long until the window ends, for a sentence: "42 minutes"."""
+        return _duration(self.retry_after)
+
+
+def too_many(response: HttpResponse, retry_after: int) -> HttpResponse:
+    """`response`, a page saying when to try again, as 429 Too Many Requests with Retry-After:
+    the one way the pages answer a limit reached."""
+    response.status_code = 429
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def take(subject: str, *limits: Limit) -> None:
@@ -46,11 +61,26 @@ def take(subject: str, *limits: Limit) -> None:
     LimitReached for the first one it exceeds."""
     now = time.time()
     for limit in limits:
-        window = int(now // limit.seconds)
-        key = f"limit:{limit.name}:{subject}:{window}"
+        key, retry_after = _window(limit, subject, now)
         if _count(key, limit.seconds) > limit.count:
-            retry_after = max(1, math.ceil((window + 1) * limit.seconds - now))
             raise LimitReached(limit, retry_after)
+
+
+def check(subject: str, *limits: Limit) -> None:
+    """LimitReached if `subject` has already used up one of `limits` in this window; counts
+    nothing. With take() called only after a failure, only failures count (users/reauth.py)."""
+    now = time.time()
+    for limit in limits:
+        key, retry_after = _window(limit, subject, now)
+        if (cache.get(key) or 0) >= limit.count:
+            raise LimitReached(limit, retry_after)
+
+
+def _window(limit: Limit, subject: str, now: float) -> tuple[str, int]:
+    """The counter's key for the window `now` is in, and the seconds until that window ends."""
+    window = int(now // limit.seconds)
+    key = f"limit:{limit.name}:{subject}:{window}"
+    return key, max(1, math.ceil((window + 1) * limit.seconds - now))
 
 
 def _count(key: str, seconds: int) -> int:

@@ -157,12 +157,20 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses logins during a cool-off
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login throttling (django-axes, failures kept in the database): after LOGIN_FAILURE_LIMIT
-# failed logins for one handle, or from one IP address, logging in is paused for
-# LOGIN_COOLOFF_MINUTES, the right password included. The admin's "Access attempts" lifts it.
+# Login throttling (django-axes, failures kept in the database; users/lockout.py): after
+# LOGIN_FAILURE_LIMIT failed logins for one handle from one address, after
+# LOGIN_ADDRESS_FAILURE_LIMIT from one address across handles, or after
+# LOGIN_HANDLE_FAILURE_LIMIT for one handle from anywhere (except from an address it logged in
+# from), logging in is paused for LOGIN_COOLOFF_MINUTES, the right password included. Tries
+# while paused are not counted and do not move its end. The two ceilings are at least
+# LOGIN_FAILURE_LIMIT. A password reset lifts the handle's pause; the admin's "Access
+# attempts" lifts any.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+LOGIN_HANDLE_FAILURE_LIMIT = env.int("LOGIN_HANDLE_FAILURE_LIMIT", default=100)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = "users.lockout.lockout_keys"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "users.lockout.handle_of"
 AXES_LOCKOUT_CALLABLE = "users.lockout.locked_out"
 AXES_CLIENT_IP_CALLABLE = "users.lockout.client_ip"
@@ -173,9 +181,22 @@ AXES_VERBOSE = False
 # per process with the embedded default. Far above what a person does.
 SEND_LIMIT_PER_MINUTE = env.int("SEND_LIMIT_PER_MINUTE", default=60)
 NEW_CONVERSATION_LIMIT_PER_HOUR = env.int("NEW_CONVERSATION_LIMIT_PER_HOUR", default=20)
-# Password reset emails: per email address typed, and per client address.
-PASSWORD_RESET_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_LIMIT_PER_HOUR", default=5)
+# Password reset emails (users/views.py): per email address typed from one client address (a
+# stranger elsewhere cannot use up the owner's), per client address (flooding many addresses),
+# and a ceiling per email address across all clients, beyond which the page points to the
+# emails already sent instead of sending more (not an error: the owner gets through).
+PASSWORD_RESET_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_LIMIT_PER_HOUR", default=3)
 PASSWORD_RESET_CLIENT_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_CLIENT_LIMIT_PER_HOUR", default=20)
+PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR", default=10)
+# Accounts created per client address (a household never meets it), and email address
+# verification links sent again per user (users/verification.py).
+SIGNUP_LIMIT_PER_HOUR = env.int("SIGNUP_LIMIT_PER_HOUR", default=10)
+EMAIL_VERIFICATION_LIMIT_PER_HOUR = env.int("EMAIL_VERIFICATION_LIMIT_PER_HOUR", default=5)
+# How long a verification link works, in seconds: three days, as Django's PASSWORD_RESET_TIMEOUT.
+EMAIL_VERIFICATION_TIMEOUT = 60 * 60 * 24 * 3
+# A handle someone renamed away from stays theirs for this many days (users/names.py): no one
+# else may take it, and links with it say where they went.
+HANDLE_HOLD_DAYS = env.int("HANDLE_HOLD_DAYS", default=30)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

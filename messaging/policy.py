@@ -1,9 +1,9 @@
 """Who may write to whom: the one place that decides it.
 
-The send services ask before anything is stored, and the pages ask to say ahead of time why a
-conversation is closed. It reads people's profiles (`users.profiles`: the cache, else one
-query), never DynamoDB; whether two people already talk is asked only when a recipient accepts
-new conversations from those people alone.
+The send services ask before anything is stored, with the two profiles as the database holds
+them at that moment (`users.profiles.current_profiles`); the pages ask with the cached ones
+to say ahead of time why a conversation is closed. It never reads DynamoDB; whether two people
+already talk is asked only when a recipient accepts new conversations from those people alone.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from users.models import User
+from users.names import held_for
 from users.profiles import Profile, profiles
 
 from . import policy
@@ -145,6 +146,15 @@ class ConversationPage:
 def find_user(*, handle: str) -> User | None:
     """The active user with this handle, any capitalisation, with or without a leading "@"."""
     return User.objects.find_by_handle(handle)
+
+
+def renamed_to(*, handle: str) -> User | None:
+    """The active user who renamed away from `handle` lately (the handle is held for them),
+    so a link with the old handle can say where they went."""
+    hold = held_for(handle.strip().removeprefix("@"))
+    if hold is None or not hold.user.is_active:
+        return None
+    return hold.user
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

@@ -144,6 +144,10 @@ def _render_conversation(
 def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
     recipient = selectors.find_user(handle=handle)
     if recipient is None:
+        moved = selectors.renamed_to(handle=handle)
+        if moved is not None:
+            context = {"old_handle": handle, "person": moved}
+            return render(request, "messaging/moved.html", context, status=404)
         return _recipient_error(request, f"No user @{handle}", status=404)
     try:
         services.check_recipient(sender=request.user, recipient=recipient)

@@ -102,9 +102,9 @@ def fake_response(request, status, body):
     return AWSResponse(request.url, status, {}, Raw(json.dumps(body).encode()))
 
 
-def signup(**fields):
-    """POST the sign-up form: a valid new person, with `fields` changed."""
-    data = {
+def signup_form(**fields) -> dict[str, str]:
+    """The sign-up form of a valid new person, with `fields` changed."""
+    return {
         "handle": "newperson",
         "display_name": "New Person",
         "email": "new@example.com",
@@ -112,4 +112,8 @@ def signup(**fields):
         "password2": "a-long-pass-phrase-42",
         **fields,
     }
-    return Client().post(reverse("signup"), data)
+
+
+def signup(**fields):
+    """POST the sign-up form: a valid new person, with `fields` changed."""
+    return Client().post(reverse("signup"), signup_form(**fields))

@@ -1,9 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from . import names
 from .accounts import delete_account
 from .forms import AdminUserChangeForm, AdminUserCreationForm
-from .models import Block, User
+from .models import Block, HandleHold, User
 
 
 class CognitoLinkedFilter(admin.SimpleListFilter):
@@ -26,21 +27,46 @@ class UserAdmin(BaseUserAdmin):
     form = AdminUserChangeForm
     add_form = AdminUserCreationForm
     list_display = ["handle", "display_name", "email", "cognito_user_id", "date_joined", "is_staff"]
-    list_filter = [CognitoLinkedFilter, "is_staff", "is_superuser", "is_active", "deleted_at"]
+    list_filter = [
+        CognitoLinkedFilter,
+        "email_verified",
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        "deleted_at",
+    ]
     actions = ["delete_accounts"]
     search_fields = ["handle", "display_name", "email", "cognito_user_id"]
     ordering = ["handle"]
-    readonly_fields = ["uuid", "date_joined", "last_login", "deleted_at"]
+    readonly_fields = ["uuid", "date_joined", "last_login", "deleted_at", "messages_purged_at"]
     fieldsets = [
         (None, {"fields": ["uuid", "handle", "password"]}),
-        ("Profile", {"fields": ["display_name", "email", "bio", "time_zone", "cognito_user_id"]}),
+        (
+            "Profile",
+            {
+                "fields": [
+                    "display_name",
+                    "email",
+                    "email_verified",
+                    "bio",
+                    "time_zone",
+                    "cognito_user_id",
+                ]
+            },
+        ),
         ("Messages", {"fields": ["who_may_start"]}),
         (
             "Permissions",
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
         ),
-        ("Dates", {"fields": ["last_login", "date_joined", "deleted_at"]}),
+        ("Dates", {"fields": ["last_login", "date_joined", "deleted_at", "messages_purged_at"]}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        old_handle = form.initial.get("handle")
+        if change and old_handle and "handle" in form.changed_data:
+            names.renamed(user=obj, old_handle=old_handle)
 
     @admin.action(
         description="Delete the selected accounts as their owners would (keep conversations)",
@@ -77,3 +103,12 @@ class BlockAdmin(admin.ModelAdmin):
     search_fields = ["blocker__handle", "blocked__handle"]
     raw_id_fields = ["blocker", "blocked"]
     date_hierarchy = "created_at"
+
+
+@admin.register(HandleHold)
+class HandleHoldAdmin(admin.ModelAdmin):
+    """Handles kept for people who renamed away from them; delete one to free it early."""
+
+    list_display = ["handle", "user", "held_until"]
+    search_fields = ["handle", "user__handle"]
+    raw_id_fields = ["user"]

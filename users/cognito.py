@@ -92,21 +92,37 @@ def _build_client(endpoint_url: str | None, region: str, max_attempts: int):
 def list_users(*, user_pool_id: str, prod: bool = False) -> list[CognitoUser]:
     """Every user in the pool, following every PaginationToken (at most 60 per call)."""
     client = get_client(prod=prod)
-    if not user_pool_id and not prod and is_local_emulator(client.meta.endpoint_url):
-        # Locally, `make run` creates the pool with a fresh id each time: find it by name.
-        with _translated_errors(client):
-            user_pool_id = _find_user_pool(client, name=LOCAL_USER_POOL_NAME)
-    if not user_pool_id:
-        raise NotConfigured(
-            "AWS_COGNITO_USER_POOL_ID is not set: set it to your user pool id "
-            "(e.g. us-east-1_AbC123) in .env or the environment."
-        )
+    user_pool_id = _resolve_user_pool_id(client, user_pool_id, prod=prod)
     paginator = client.get_paginator("list_users")
     pages = paginator.paginate(
         UserPoolId=user_pool_id, PaginationConfig={"PageSize": MAX_PAGE_SIZE}
     )
     with _translated_errors(client, user_pool_id=user_pool_id):
         return [_to_cognito_user(raw) for page in pages for raw in page["Users"]]
+
+
+def delete_user(*, user_pool_id: str, sub: str, prod: bool = False) -> bool:
+    """Disable, then delete, the pool user whose `sub` this is: True if there was one, False
+    if it is gone already (which counts as done, so a retry is harmless).
+
+    Disabled first so that, should the delete fail, the person can no longer sign in. AWS
+    accepts a local user's sub as Username, but moto does not, so the user is found by a
+    `sub = "..."` ListUsers filter, which both support.
+    """
+    client = get_client(prod=prod)
+    user_pool_id = _resolve_user_pool_id(client, user_pool_id, prod=prod)
+    with _translated_errors(client, user_pool_id=user_pool_id):
+        quoted = sub.replace("\\", "\\\\").replace('"', '\\"')
+        found = client.list_users(UserPoolId=user_pool_id, Filter=f'sub = "{quoted}"', Limit=1)
+        if not found["Users"]:
+            return False
+        username = found["Users"][0]["Username"]
+        try:
+            client.admin_disable_user(UserPoolId=user_pool_id, Username=username)
+            client.admin_delete_user(UserPoolId=user_pool_id, Username=username)
+        except client.exceptions.UserNotFoundException:
+            return False  # deleted meanwhile (another run, or by hand)
+    return True
 
 
 def create_local_user_pool(*, name: str, users: Iterable[NewCognitoUser]) -> str:
@@ -138,6 +154,20 @@ def create_local_user_pool(*, name: str, users: Iterable[NewCognitoUser]) -> str
                     MessageAction="SUPPRESS",
                 )
     return pool_id
+
+
+def _resolve_user_pool_id(client, user_pool_id: str, *, prod: bool) -> str:
+    """`user_pool_id`, or locally (no id given) the pool `make run` created."""
+    if not user_pool_id and not prod and is_local_emulator(client.meta.endpoint_url):
+        # Locally, `make run` creates the pool with a fresh id each time: find it by name.
+        with _translated_errors(client):
+            user_pool_id = _find_user_pool(client, name=LOCAL_USER_POOL_NAME)
+    if not user_pool_id:
+        raise NotConfigured(
+            "AWS_COGNITO_USER_POOL_ID is not set: set it to your user pool id "
+            "(e.g. us-east-1_AbC123) in .env or the environment."
+        )
+    return user_pool_id
 
 
 def _find_user_pool(client, *, name: str) -> str | None:

@@ -1,10 +1,19 @@
+import unicodedata
 import zoneinfo
 from functools import cache
 
 from django import forms
-from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    BaseUserCreationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    UserChangeForm,
+)
+from django.db import transaction
 
-from .models import User, WhoMayStart, validate_not_reserved, visible_text
+from . import names, reauth
+from .models import User, WhoMayStart, visible_text
 
 
 @cache
@@ -15,17 +24,19 @@ def time_zone_names() -> tuple[str, ...]:
 
 class PersonFieldsMixin:
     """The rules for the fields a person chooses, at sign-up and in settings: a free handle
-    that is not reserved, a display name without invisible characters, a known time zone."""
+    that is not reserved, a display name without invisible characters that does not pass for
+    the site (users/names.py), a known time zone."""
 
     def clean_handle(self):
         handle = super().clean_handle()
-        validate_not_reserved(handle)
+        names.validate_handle_not_reserved(handle)
         return handle
 
     def clean_display_name(self):
         display_name = visible_text(self.cleaned_data["display_name"])
         if not display_name:
             raise forms.ValidationError("Enter the name people will see.", code="required")
+        names.validate_display_name_not_reserved(display_name)
         return display_name
 
     def clean_time_zone(self):
@@ -39,20 +50,55 @@ class PersonFieldsMixin:
 
 
 class HandleUniqueMixin:
-    """Reject a handle that exists in any capitalisation, as a field error on the form."""
+    """Reject a handle that exists in any capitalisation, or that someone else renamed away
+    from lately (held for them: users/names.py), as a field error on the form; saving a new
+    handle holds the old one for its owner."""
 
     def clean_handle(self):
         handle = self.cleaned_data["handle"]
         taken = User.objects.find_by_handle(handle, active_only=False)
         if taken is not None and taken.pk != self.instance.pk:
             raise forms.ValidationError("That handle is already taken.", code="unique")
+        hold = names.held_for(handle)
+        if hold is not None and hold.user_id != self.instance.pk:
+            raise forms.ValidationError(
+                "That handle was in use until recently and is not free yet. Please choose another.",
+                code="held",
+            )
         return handle
 
+    @transaction.atomic
+    def save(self, commit=True):
+        old_handle = self.initial.get("handle")
+        user = super().save(commit=commit)
+        if commit and old_handle and "handle" in self.changed_data:
+            names.renamed(user=user, old_handle=old_handle)
+        return user
 
-class SignupForm(PersonFieldsMixin, HandleUniqueMixin, BaseUserCreationForm):
-    """Sign-up: the person's fields (PersonFieldsMixin), an email address no account has yet
-    (any capitalisation: the model's constraint), and the browser's time zone, which
-    static/js/timezone.js puts in a hidden field (UTC without JavaScript)."""
+
+class EmailNotHeldMixin:
+    """Reject an email address that another account verified, in any capitalisation: it is
+    theirs. An unverified one holds nothing (users/verification.py), so it is accepted: its
+    owner may be the one typing it. Model validation cannot say this: the constraint's
+    condition names email_verified, which is not a field of these forms, so Django skips it."""
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if email.lower() == (self.instance.email or "").lower():
+            return email  # kept as it was, held or not (its holder may have verified it since)
+        holders = User.objects.with_email(email).filter(email_verified=True)
+        if holders.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(
+                "An account with this email address already exists.", code="unique"
+            )
+        return email
+
+
+class SignupForm(PersonFieldsMixin, HandleUniqueMixin, EmailNotHeldMixin, BaseUserCreationForm):
+    """Sign-up: the person's fields (PersonFieldsMixin), an email address no account has
+    verified (EmailNotHeldMixin; the view then sends the link that verifies it), and the
+    browser's time zone, which static/js/timezone.js puts in a hidden field (UTC without
+    JavaScript)."""
 
     class Meta:
         model = User
@@ -67,6 +113,10 @@ class SignupForm(PersonFieldsMixin, HandleUniqueMixin, BaseUserCreationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
+        # The browser fills this hidden field: whatever it sends, long or unknown, means UTC
+        # (clean_time_zone) rather than an error on a field no one can see.
+        self.fields["time_zone"].max_length = None
+        self.fields["time_zone"].validators = []
 
     def clean_time_zone(self):
         try:
@@ -75,9 +125,10 @@ class SignupForm(PersonFieldsMixin, HandleUniqueMixin, BaseUserCreationForm):
             return ""  # a browser's name we do not know: UTC, changeable in settings
 
 
-class ProfileForm(PersonFieldsMixin, HandleUniqueMixin, forms.ModelForm):
+class ProfileForm(PersonFieldsMixin, HandleUniqueMixin, EmailNotHeldMixin, forms.ModelForm):
     """Settings: who you are to others, and your time zone. Changing the email address asks
-    for the password (whoever controls the address can reset the password)."""
+    for the password (whoever controls the address can reset the password), and the new
+    address is unverified until its link is opened (the view sends it)."""
 
     current_password = forms.CharField(
         label="Current password",
@@ -101,25 +152,65 @@ class ProfileForm(PersonFieldsMixin, HandleUniqueMixin, forms.ModelForm):
             ),
         }
         help_texts = {
-            "handle": "Letters, digits and underscores. You log in with it; links with your "
-            "old handle stop working.",
+            "handle": "Letters, digits and underscores. You log in with it. Your old handle "
+            "stays yours for a while, and links with it say where you went.",
             "time_zone": "Type to search, such as Paris or New_York. Empty means UTC.",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
+        self.fields["email"].help_text = (
+            "Verified."
+            if self.instance.email_verified
+            else "Not verified yet: open the link we sent to it."
+        )
         self.stored_email = self.instance.email
 
     def clean(self):
         cleaned = super().clean()
         email = cleaned.get("email")
         changed = email is not None and email.lower() != self.stored_email.lower()
-        if changed and not self.instance.check_password(cleaned.get("current_password", "")):
+        password = cleaned.get("current_password", "")
+        if changed and not reauth.is_current_password(self.instance, password):
             self.add_error(
                 "current_password", "Enter your current password to change your email address."
             )
         return cleaned
+
+    @property
+    def email_changed(self) -> bool:
+        """A different address, not just another capitalisation of the same one."""
+        email = self.cleaned_data.get("email")
+        return email is not None and email.lower() != self.stored_email.lower()
+
+    def save(self, commit=True):
+        if self.email_changed:
+            self.instance.email_verified = False  # no one has opened the new address's link
+        return super().save(commit=commit)
+
+
+class ResetByEmailForm(PasswordResetForm):
+    """Django's reset form, finding the accounts by the address's LOWER index. A verified
+    holder of the address is the only one who gets the link; while no one verified it, each
+    active account that typed it does, since its owner may be any of them."""
+
+    def get_users(self, email):
+        holders = list(User.objects.with_email(email))
+        verified = [user for user in holders if user.email_verified]
+        return [
+            user
+            for user in verified or holders
+            if user.is_active and user.has_usable_password() and _same_address(user.email, email)
+        ]
+
+
+def _same_address(stored: str, typed: str) -> bool:
+    # Django's own check (PasswordResetForm): the database's LOWER() may call two addresses
+    # equal that Unicode case folding tells apart. The email goes to the stored one anyway.
+    return unicodedata.normalize("NFKC", stored).casefold() == (
+        unicodedata.normalize("NFKC", typed).casefold()
+    )
 
 
 class MessagingSettingsForm(forms.ModelForm):
@@ -149,3 +240,31 @@ class AdminUserChangeForm(HandleUniqueMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, refusing a handle longer than any handle can be before
+    authenticate() runs: nothing is looked up or recorded for it (axes' record of a failure
+    holds 255 characters)."""
+
+    def clean_username(self):
+        handle = self.cleaned_data["username"]
+        longest = self.username_field.max_length
+        if len(handle.removeprefix("@")) > longest:
+            raise forms.ValidationError(
+                f"A handle has at most {longest} characters. Check what you typed.",
+                code="max_length",
+            )
+        return handle
+
+
+class ChangePasswordForm(PasswordChangeForm):
+    """Django's password change, its current password checked with users/reauth.py."""
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if not reauth.is_current_password(self.user, old_password):
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password

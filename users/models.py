@@ -2,7 +2,6 @@ import unicodedata
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -13,42 +12,6 @@ handle_validator = RegexValidator(
     r"^[A-Za-z0-9_]+$", "A handle may contain only letters, digits and underscores."
 )
 
-
-# Handles no one may sign up with, in any capitalisation: they would pass for the site speaking.
-RESERVED_HANDLES = frozenset(
-    [
-        "abuse",
-        "admin",
-        "administrator",
-        "anonymous",
-        "api",
-        "cruddur",
-        "deleted",
-        "deleted_user",
-        "deleteduser",
-        "everyone",
-        "help",
-        "info",
-        "mail",
-        "me",
-        "messages",
-        "mod",
-        "moderator",
-        "noreply",
-        "no_reply",
-        "null",
-        "official",
-        "postmaster",
-        "root",
-        "security",
-        "staff",
-        "support",
-        "system",
-        "undefined",
-        "webmaster",
-        "www",
-    ]
-)
 
 # Joiners that scripts and emoji sequences need; every other format character is invisible.
 _KEPT_FORMAT_CHARACTERS = {"\u200c", "\u200d"}  # zero-width non-joiner, zero-width joiner
@@ -66,9 +29,9 @@ def visible_text(value: str) -> str:
     ).strip()
 
 
-def validate_not_reserved(handle: str) -> None:
-    if handle.lower() in RESERVED_HANDLES:
-        raise ValidationError("That handle is reserved. Please choose another.", code="reserved")
+# `handle__lower=` and `email__lower=` compare LOWER(column), which the case-insensitive unique
+# indexes below hold; `__iexact` compares UPPER(column) on Postgres and reads every row.
+models.CharField.register_lookup(Lower)
 
 
 class UserManager(BaseUserManager):
@@ -80,10 +43,18 @@ class UserManager(BaseUserManager):
         handle = (handle or "").strip().removeprefix("@")
         if not handle:
             return None
-        users = self.filter(handle__iexact=handle)
+        users = self.with_handle(handle)
         if active_only:
             users = users.filter(is_active=True)
         return users.first()
+
+    def with_handle(self, handle: str):
+        """The user with this handle in any capitalisation (handles are ASCII)."""
+        return self.filter(handle__lower=handle.lower())
+
+    def with_email(self, email: str):
+        """The users with this email address in any capitalisation."""
+        return self.filter(email__lower=Lower(models.Value(email.strip())))
 
     def get_by_natural_key(self, handle):
         # Log in with any capitalisation of the handle (the auth backend checks is_active).
@@ -106,6 +77,9 @@ class UserManager(BaseUserManager):
         return self.create_user(handle, email, password, **extra_fields)
 
 
+BIO_MAX_LENGTH = 300
+
+
 class WhoMayStart(models.TextChoices):
     EVERYONE = "everyone", "Everyone"
     KNOWN = "known", "Only people I already have a conversation with"
@@ -123,6 +97,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     display_name = models.CharField(max_length=100)
     email = models.EmailField()
+    email_verified = models.BooleanField(
+        "email address verified",
+        default=False,
+        help_text="The owner opened the link sent to this address. Until then the address "
+        "holds nothing: another account may take it by verifying it first.",
+    )
     cognito_user_id = models.CharField(
         "Cognito id",
         max_length=255,
@@ -131,7 +111,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True,
         help_text="The user's `sub` in the Cognito user pool, set by `manage.py cognito_sync`.",
     )
-    bio = models.TextField(blank=True)
+    bio = models.TextField(
+        blank=True,
+        max_length=BIO_MAX_LENGTH,
+        help_text="Shown to people starting a conversation with you.",
+    )
     date_joined = models.DateTimeField("joined", default=timezone.now)
     is_staff = models.BooleanField(
         "staff", default=False, help_text="Can log in to the admin site."
@@ -149,6 +133,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Set when the person deleted their account: the profile is scrubbed, the "
         'handle retired, and others see "Deleted user".',
     )
+    messages_purged_at = models.DateTimeField(
+        "messages purged",
+        null=True,
+        blank=True,
+        help_text="When `ddb_purge_user` removed this deleted account's messages from DynamoDB.",
+    )
     who_may_start = models.CharField(
         "who may start a conversation with me",
         max_length=10,
@@ -164,16 +154,19 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["handle"]
+        # Finding every account with an address, verified or not (password resets, sign-up).
+        indexes = [models.Index(Lower("email"), name="users_user_email_lower")]
         constraints = [
             models.UniqueConstraint(
                 Lower("handle"),
                 name="users_user_handle_ci_unique",
                 violation_error_message="That handle is already taken.",
             ),
+            # Only a verified address is held: an unverified one blocks no one.
             models.UniqueConstraint(
                 Lower("email"),
-                condition=~Q(email=""),
-                name="users_user_email_ci_unique",
+                condition=~Q(email="") & Q(email_verified=True),
+                name="users_user_verified_email_ci_unique",
                 violation_error_message="An account with this email address already exists.",
             ),
         ]
@@ -197,6 +190,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self):
         return self.handle
 
+    @property
+    def may_receive_email(self) -> bool:
+        """Whether the site may email this person anything beyond the verification link and
+        the password resets they (or anyone) ask for: only once they proved the address is
+        theirs. An unverified address may have been typed by a stranger, and its owner never
+        asked for anything. Every new kind of email asks this first (docs/ACCOUNTS.md)."""
+        return self.email_verified and bool(self.email)
+
 
 class Block(models.Model):
     """`blocker` blocked `blocked`: no messages from them, in new or existing conversations."""
@@ -216,3 +217,21 @@ class Block(models.Model):
 
     def __str__(self):
         return f"{self.blocker} blocked {self.blocked}"
+
+
+class HandleHold(models.Model):
+    """A handle someone renamed away from, kept for them until `held_until`: no one else may
+    take it meanwhile, and links with it say where its owner went (HANDLE_HOLD_DAYS)."""
+
+    handle = models.CharField(max_length=30)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="handle_holds")
+    held_until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-held_until"]
+        constraints = [
+            models.UniqueConstraint(Lower("handle"), name="users_handlehold_handle_ci_unique")
+        ]
+
+    def __str__(self):
+        return f"@{self.handle} held for {self.user} until {self.held_until:%Y-%m-%d}"

@@ -3,8 +3,10 @@
 A `Profile` is a user's current handle and display name, whether the account is active, whom
 they blocked and who may start a conversation with them. Read from the cache; whatever it
 lacks comes from the database in one query and is cached for `PROFILE_TIMEOUT`. Saving or
-deleting a user, and a block made or lifted, drops their entry (the signal handlers below), so
-a change shows on the next page and is enforced on the next send, whichever process serves it.
+deleting a user, and a block made or lifted, drops their entry (the signal handlers below),
+again once the transaction commits, so a change shows on the next page whichever process
+serves it. The cache serves display only: whether one person may write to another is decided
+on `current_profiles`, read from the database at each send.
 A uuid with no user is cached too (as None: a deleted user), so their old conversations do not
 cost a query per page.
 
@@ -20,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -90,13 +94,7 @@ def _load(user_uuids: list[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
     # One query: a row per user and block made (the join is outer, so a user who blocked no
     # one is one row with None). Tuples, not model instances: this runs on pages.
     rows = User.objects.filter(uuid__in=user_uuids).values_list(
-        "uuid",
-        "handle",
-        "display_name",
-        "is_active",
-        "who_may_start",
-        "deleted_at",
-        "blocks_made__blocked",
+        *_PROFILE_FIELDS, "blocks_made__blocked"
     )
     users, blocked = {}, defaultdict(set)
     for user_uuid, *fields, blocked_uuid in rows:
@@ -104,20 +102,54 @@ def _load(user_uuids: list[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
         if blocked_uuid is not None:
             blocked[user_uuid].add(str(blocked_uuid))
     loaded: dict[uuid.UUID, Profile | None] = dict.fromkeys(user_uuids)
-    for user_uuid, (handle, display_name, is_active, who_may_start, deleted_at) in users.items():
-        loaded[user_uuid] = Profile(
-            handle,
-            display_name,
-            is_active,
-            frozenset(blocked[user_uuid]),
-            who_may_start,
-            is_deleted=deleted_at is not None,
-        )
+    for user_uuid, fields in users.items():
+        loaded[user_uuid] = _profile(fields, blocked[user_uuid])
     return loaded
 
 
+def current_profiles(
+    sender_uuid: uuid.UUID, recipient_uuid: uuid.UUID
+) -> dict[uuid.UUID, Profile | None]:
+    """The two people's profiles as the database holds them now, for deciding whether one
+    may write to the other: never the cache, which a reader racing a write can fill with a
+    profile from before it (a block, a deactivation) for up to PROFILE_TIMEOUT. One query
+    over the primary key, each row with whether that person blocked the other (the index of
+    the (blocker, blocked) pair); `blocked` holds only that."""
+    pair = [sender_uuid, recipient_uuid]
+    rows = (
+        User.objects.filter(uuid__in=pair)
+        .annotate(
+            blocked_other=Exists(Block.objects.filter(blocker=OuterRef("pk"), blocked__in=pair))
+        )
+        .values_list(*_PROFILE_FIELDS, "blocked_other")
+    )
+    found: dict[uuid.UUID, Profile | None] = dict.fromkeys(pair)
+    for user_uuid, *fields, blocked_other in rows:
+        other = recipient_uuid if user_uuid == sender_uuid else sender_uuid
+        found[user_uuid] = _profile(fields, {str(other)} if blocked_other else ())
+    return found
+
+
+_PROFILE_FIELDS = ("uuid", "handle", "display_name", "is_active", "who_may_start", "deleted_at")
+
+
+def _profile(fields, blocked: Iterable[str]) -> Profile:
+    handle, display_name, is_active, who_may_start, deleted_at = fields
+    return Profile(
+        handle,
+        display_name,
+        is_active,
+        frozenset(blocked),
+        who_may_start,
+        is_deleted=deleted_at is not None,
+    )
+
+
 def forget(user_uuid: uuid.UUID) -> None:
+    """Drop the cached profile now and again when the writing transaction commits: a page
+    read between the write and the commit would otherwise cache the old profile again."""
     cache.delete(_key(user_uuid))
+    transaction.on_commit(lambda: cache.delete(_key(user_uuid)))
 
 
 @receiver(post_save, sender=User, dispatch_uid="users.profiles.saved")

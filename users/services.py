@@ -3,7 +3,7 @@
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.db import transaction
@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from . import cognito
+from .accounts import finish_cognito_deletion, pending_cognito_deletions
 from .models import User
 
 DEFAULT_SEED_PASSWORD = "cruddur-local"
@@ -70,8 +71,9 @@ def seed_users(*, password: str = DEFAULT_SEED_PASSWORD, reset: bool = False) ->
         if created:
             user = User(uuid=seed.uuid)
         if created or reset:
-            # One account per email address (a constraint): say who holds it, not IntegrityError.
-            taken = User.objects.filter(email__iexact=seed.email).exclude(pk=user.pk).first()
+            # A seed user's address is verified (example.com: nobody's inbox), so it must be
+            # free: say who uses it, rather than take it from them or hit the constraint.
+            taken = User.objects.with_email(seed.email).exclude(pk=user.pk).first()
             if taken is not None:
                 raise SeedUserConflict(
                     f"Cannot {'create' if created else 'reset'} @{seed.handle}: {taken} "
@@ -80,6 +82,7 @@ def seed_users(*, password: str = DEFAULT_SEED_PASSWORD, reset: bool = False) ->
             user.handle = seed.handle
             user.display_name = seed.display_name
             user.email = seed.email
+            user.email_verified = True
             user.is_active = True
             user.is_staff = user.is_superuser = seed.is_admin
             user.set_password(password)
@@ -104,24 +107,43 @@ class SubConflict(NamedTuple):
     reason: str
 
 
+class CognitoDeletion(NamedTuple):
+    user_uuid: str  # the deleted account (its retired handle is not repeated)
+    found: bool | None  # the pool had its user (False: gone already; None: dry run)
+
+
 @dataclass(frozen=True)
 class SyncReport:
     updated: list[SubUpdate]
     unchanged: list[str]  # local handles whose sub was already right
     no_local_user: list[str]  # preferred_usernames that match no handle
     missing_attribute: list[str]  # Cognito usernames without a preferred_username
-    conflicts: list[SubConflict]  # left alone: storing the sub would break a unique constraint
+    # left alone: the email addresses differ, or storing the sub would break a unique constraint
+    conflicts: list[SubConflict]
+    # deleted accounts whose Cognito user this run deleted (a dry run: would delete)
+    deletions_finished: list[CognitoDeletion] = field(default_factory=list)
+    # deleted or deactivated accounts a pool user names: never linked
+    not_linked: list[SubConflict] = field(default_factory=list)
     dry_run: bool = False
 
 
 def sync_cognito_users(
     *, user_pool_id: str, dry_run: bool = False, prod: bool = False
 ) -> SyncReport:
-    """Set `cognito_user_id` from the pool, matching preferred_username to the handle (any case).
+    """Set `cognito_user_id` from the pool: a pool user is linked to the active account whose
+    handle is its preferred_username and whose email address is its email (both in any case).
 
-    Reads the whole pool first (every page), then loads the candidate users in one query and
-    writes in one transaction. With dry_run nothing is written; the report is the same.
+    A preferred_username alone proves nothing (anyone may pick one in Cognito), so a match
+    with another or no email address is a conflict, not a link; deleted and deactivated
+    accounts are never linked. First it finishes the Cognito deletions of deleted accounts
+    that `delete_account` could not (they keep their sub until then), so their pool users
+    are gone before the pool is read. Then it reads the whole pool (every page), loads the
+    candidate users in one query and writes in one transaction. With dry_run nothing is
+    written, in Cognito or here; the report is the same.
     """
+    deletions_finished = _finish_cognito_deletions(
+        user_pool_id=user_pool_id, dry_run=dry_run, prod=prod
+    )
     pool_users = cognito.list_users(user_pool_id=user_pool_id, prod=prod)
     missing_attribute = sorted(u.username for u in pool_users if not u.preferred_username)
     pool_users_by_handle: dict[str, list[cognito.CognitoUser]] = defaultdict(list)
@@ -129,7 +151,7 @@ def sync_cognito_users(
         if pool_user.preferred_username:
             pool_users_by_handle[pool_user.preferred_username.lower()].append(pool_user)
 
-    updated, unchanged, no_local_user, conflicts = [], [], [], []
+    updated, unchanged, no_local_user, conflicts, not_linked = [], [], [], [], []
     with transaction.atomic():
         # The users to link, and whoever already holds one of the pool's subs.
         candidates = User.objects.annotate(handle_lower=Lower("handle")).filter(
@@ -149,9 +171,19 @@ def sync_cognito_users(
             user = local_by_handle.get(handle_lower)
             if user is None:
                 no_local_user.extend(sorted(m.preferred_username for m in matches))
+            elif user.deleted_at is not None or not user.is_active:
+                reason = "deleted" if user.deleted_at is not None else "deactivated"
+                not_linked.append(SubConflict(user.handle, f"the account is {reason}"))
             elif len(matches) > 1:
                 usernames = ", ".join(sorted(m.username for m in matches))
                 reason = f"several Cognito users have this preferred_username: {usernames}"
+                conflicts.append(SubConflict(user.handle, reason))
+            elif not _same_email(matches[0].email, user.email):
+                reason = (
+                    f"Cognito user {matches[0].username} has this preferred_username but "
+                    f"{'no email address' if not matches[0].email else 'another email address'}"
+                    ", so it may be someone else"
+                )
                 conflicts.append(SubConflict(user.handle, reason))
             elif user.cognito_user_id == matches[0].sub:
                 unchanged.append(user.handle)
@@ -181,8 +213,29 @@ def sync_cognito_users(
         no_local_user=no_local_user,
         missing_attribute=missing_attribute,
         conflicts=sorted(conflicts),
+        deletions_finished=deletions_finished,
+        not_linked=sorted(not_linked),
         dry_run=dry_run,
     )
+
+
+def _finish_cognito_deletions(
+    *, user_pool_id: str, dry_run: bool, prod: bool
+) -> list[CognitoDeletion]:
+    """Disable and delete the pool users of deleted accounts that still hold a sub (Cognito
+    failed when they were deleted). A CognitoError stops here; those done stay done."""
+    finished = []
+    for user in pending_cognito_deletions().order_by("deleted_at", "pk"):
+        found = None
+        if not dry_run:
+            found = finish_cognito_deletion(user, user_pool_id=user_pool_id, prod=prod)
+        finished.append(CognitoDeletion(str(user.uuid), found))
+    return finished
+
+
+def _same_email(cognito_email: str | None, email: str) -> bool:
+    """The same address in any case (as `User.objects.with_email` compares them)."""
+    return bool(cognito_email and email) and cognito_email.strip().lower() == email.strip().lower()
 
 
 def _store_subs(changes: Iterable[tuple[User, str]]) -> None:

@@ -13,10 +13,26 @@ from django.views.generic import FormView
 
 from cruddur import limits
 
+from . import reauth, verification
 from .accounts import delete_account
-from .forms import MessagingSettingsForm, ProfileForm, SignupForm, time_zone_names
-from .lockout import client_ip
+from .forms import (
+    ChangePasswordForm,
+    MessagingSettingsForm,
+    ProfileForm,
+    ResetByEmailForm,
+    SignupForm,
+    time_zone_names,
+)
+from .lockout import client_ip, forget_failures
 from .models import Block
+
+SIGNUPS_PER_CLIENT = limits.Limit(
+    "signup-client", "SIGNUP_LIMIT_PER_HOUR", 60 * 60, "sign-ups", "an hour"
+)
+
+
+def link_sent(user) -> str:
+    return f"We sent a link to {user.email}: open it to verify your address."
 
 
 class SignupView(FormView):
@@ -30,6 +46,16 @@ class SignupView(FormView):
         return super().dispatch(request, *args, **kwargs)
 
     def form_valid(self, form):
+        # Only sign-ups that would create an account count, so typos use up nothing.
+        try:
+            limits.take(client_ip(self.request), SIGNUPS_PER_CLIENT)
+        except limits.LimitReached as reached:
+            form.add_error(
+                None,
+                "Too many accounts were created from your network in the last hour. "
+                f"You can sign up again in {reached.retry_in}.",
+            )
+            return limits.too_many(self.form_invalid(form), reached.retry_after)
         try:
             user = form.save()
         except IntegrityError:
@@ -37,6 +63,8 @@ class SignupView(FormView):
             form.add_error(None, "That handle or email address was just taken. Please try again.")
             return self.form_invalid(form)
         login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        verification.send_link_on_commit(user, request=self.request)
+        messages.info(self.request, link_sent(user))
         return super().form_valid(form)
 
 
@@ -53,6 +81,8 @@ class SettingsView(LoginRequiredMixin, View):
 
     def post(self, request):
         section = request.POST.get("section")
+        if section == "verification":
+            return self.send_link_again(request)
         if section not in self.sections:
             return redirect("settings")
         form = self.sections[section](request.POST, instance=request.user)
@@ -63,9 +93,27 @@ class SettingsView(LoginRequiredMixin, View):
                 form.add_error(None, "That handle or email address was just taken.")
             else:
                 messages.success(request, self.saved[section])
+                if section == "profile" and form.email_changed:
+                    verification.send_link_on_commit(request.user, request=request)
+                    messages.info(request, link_sent(request.user))
                 return redirect("settings")
         request.user.refresh_from_db()  # the header shows the saved name, not the refused one
-        return self.render(request, **{section: form})
+        return reauth.pause_status(self.render(request, **{section: form}), form)
+
+    def send_link_again(self, request):
+        """Another verification link for the address, a few an hour (the emails go to an
+        address that may be a stranger's)."""
+        if request.user.email_verified:
+            messages.info(request, "Your email address is already verified.")
+            return redirect("settings")
+        try:
+            limits.take(str(request.user.pk), verification.LINKS_SENT_AGAIN)
+        except limits.LimitReached as reached:
+            messages.error(request, str(reached))
+            return limits.too_many(self.render(request), reached.retry_after)
+        verification.send_link(request.user, request=request)
+        messages.success(request, link_sent(request.user))
+        return redirect("settings")
 
     def render(self, request, **bound):
         user = request.user
@@ -91,12 +139,12 @@ class DeleteAccountForm(forms.Form):
 
     def clean_password(self):
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        if not reauth.is_current_password(self.user, password):
             raise forms.ValidationError("That is not your password.", code="password_incorrect")
         return password
 
 
-class DeleteAccountView(LoginRequiredMixin, FormView):
+class DeleteAccountView(LoginRequiredMixin, reauth.PauseStatusMixin, FormView):
     """Delete my account: asks for the password, then users.accounts.delete_account."""
 
     template_name = "users/delete_account.html"
@@ -114,8 +162,17 @@ class DeleteAccountView(LoginRequiredMixin, FormView):
         return redirect("login")
 
 
-RESETS_PER_ADDRESS = limits.Limit(
-    "reset-address", "PASSWORD_RESET_LIMIT_PER_HOUR", 60 * 60, "password reset emails", "an hour"
+# Password reset emails. The owner always gets through: from their own client, the count for
+# their address is theirs alone (a stranger elsewhere cannot use it up); when strangers have
+# flooded the address, its ceiling sends no more but the page points to the emails already in
+# the owner's inbox, whose links work (Django's tokens stay valid for PASSWORD_RESET_TIMEOUT,
+# until the password changes or the account logs in).
+RESETS_PER_ADDRESS_AND_CLIENT = limits.Limit(
+    "reset-pair",
+    "PASSWORD_RESET_LIMIT_PER_HOUR",
+    60 * 60,
+    "password reset emails to one address",
+    "an hour",
 )
 RESETS_PER_CLIENT = limits.Limit(
     "reset-client",
@@ -124,22 +181,82 @@ RESETS_PER_CLIENT = limits.Limit(
     "password reset emails",
     "an hour",
 )
+RESETS_PER_ADDRESS = limits.Limit(
+    "reset-address",
+    "PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR",
+    60 * 60,
+    "password reset emails",
+    "an hour",
+)
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Django's reset by email, with a limit on the emails per address typed and per client,
-    so the form cannot be used to flood someone's inbox. The limits apply whether or not the
-    address has an account, so the answer still tells nothing about that."""
+    """Django's reset by email (ResetByEmailForm picks who gets it), limited so the form
+    cannot flood someone's inbox, yet never so that a stranger can keep the owner out
+    (the limits above). Every answer is the same whether or not the address has an account."""
+
+    form_class = ResetByEmailForm
 
     def form_valid(self, form):
-        address = form.cleaned_data["email"].strip().lower()
+        address = hashlib.sha256(form.cleaned_data["email"].strip().lower().encode()).hexdigest()
+        client = client_ip(self.request)
         try:
-            limits.take(hashlib.sha256(address.encode()).hexdigest(), RESETS_PER_ADDRESS)
-            limits.take(client_ip(self.request), RESETS_PER_CLIENT)
+            limits.take(f"{client}:{address}", RESETS_PER_ADDRESS_AND_CLIENT)
+            limits.take(client, RESETS_PER_CLIENT)
         except limits.LimitReached as reached:
             form.add_error(None, str(reached))
-            response = self.form_invalid(form)
-            response.status_code = 429
-            response["Retry-After"] = str(reached.retry_after)
-            return response
+            return limits.too_many(self.form_invalid(form), reached.retry_after)
+        try:
+            limits.take(address, RESETS_PER_ADDRESS)
+        except limits.LimitReached as reached:
+            # Not an error: the emails already sent to the address work.
+            return render(
+                self.request,
+                "registration/password_reset_already_sent.html",
+                {"retry_in": reached.retry_in},
+            )
         return super().form_valid(form)
+
+
+class VerifyEmailView(View):
+    """The link in the verification email (users/verification.py), signed in or not: the
+    token names the account. Opening it shows a button, and only the POST verifies, so a mail
+    scanner that fetches every link in an email verifies nothing."""
+
+    template_name = "users/verify_email.html"
+
+    def get(self, request, token):
+        person = verification.user_for_token(token)
+        if person is None:
+            return self.bad_link(request)
+        return render(request, self.template_name, {"person": person, "token": token})
+
+    def post(self, request, token):
+        person = verification.user_for_token(token)
+        if person is None:
+            return self.bad_link(request)
+        if not person.email_verified and not verification.verify(person):
+            return render(
+                request, self.template_name, {"person": person, "taken": True}, status=409
+            )
+        messages.success(request, f"Your email address {person.email} is verified.")
+        return redirect("settings" if request.user.pk == person.pk else "login")
+
+    def bad_link(self, request):
+        return render(request, self.template_name, {"bad_link": True}, status=400)
+
+
+class PasswordChangeView(reauth.PauseStatusMixin, auth_views.PasswordChangeView):
+    """Django's, with the current password's tries throttled (users/reauth.py)."""
+
+    form_class = ChangePasswordForm
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's, and a completed reset lifts the login pause on the handle, so the owner can
+    log in at once, even on a device that strangers' guessing paused (users/lockout.py)."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        forget_failures(form.user.handle)
+        return response

@@ -4,10 +4,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.integration.cognito_pools import make_pool
+from tests.integration.cognito_pools import make_pool, person, usernames
 from users import cognito
+from users.accounts import delete_account
 from users.models import User
-from users.services import SubUpdate, sync_cognito_users
+from users.services import CognitoDeletion, SubConflict, SubUpdate, sync_cognito_users
 
 MORE_THAN_A_PAGE = 75  # ListUsers returns at most 60 per call
 
@@ -157,7 +158,7 @@ def test_sync_links_every_user_across_pages_and_reports_the_rest(aws_in_process,
         make_user(handle)
     make_user("londo")  # not in the pool: left alone
     pool_id = make_pool(
-        [(f"cognito-{h}", {"preferred_username": h}) for h in handles(MORE_THAN_A_PAGE)]
+        [person(h, username=f"cognito-{h}") for h in handles(MORE_THAN_A_PAGE)]
         + [
             ("no-pref-1", {"email": "a@example.com"}),
             ("no-pref-2", {}),
@@ -181,13 +182,14 @@ def test_sync_links_every_user_across_pages_and_reports_the_rest(aws_in_process,
     user_selects = [
         q for q in queries if q["sql"].startswith("SELECT") and "users_user" in q["sql"]
     ]
-    assert len(user_selects) == 1, "candidates must be loaded in one query"
+    # One for the deleted accounts' Cognito users left to delete, one for the candidates.
+    assert len(user_selects) == 2, "candidates must be loaded in one query"
 
 
 def test_second_sync_reports_everyone_unchanged(aws_in_process, make_user):
     for handle in handles(3):
         make_user(handle)
-    pool_id = make_pool((h, {"preferred_username": h}) for h in handles(3))
+    pool_id = make_pool(person(h) for h in handles(3))
     sync_cognito_users(user_pool_id=pool_id)
     before = linked_subs()
 
@@ -201,7 +203,7 @@ def test_second_sync_reports_everyone_unchanged(aws_in_process, make_user):
 def test_dry_run_reports_but_writes_nothing(aws_in_process, make_user):
     make_user("bayko", cognito_user_id="stale-sub")
     make_user("londo")
-    pool_id = make_pool([("bayko", {"preferred_username": "bayko"}), ("londo", {})])
+    pool_id = make_pool([person("bayko"), ("londo", {})])
     sub = subs_by_username(pool_id)["bayko"]
 
     report = sync_cognito_users(user_pool_id=pool_id, dry_run=True)
@@ -214,7 +216,7 @@ def test_dry_run_reports_but_writes_nothing(aws_in_process, make_user):
 
 def test_sync_replaces_a_stale_sub(aws_in_process, make_user):
     make_user("bayko", cognito_user_id="stale-sub")
-    pool_id = make_pool([("bayko", {"preferred_username": "bayko"})])
+    pool_id = make_pool([person("bayko")])
     sub = subs_by_username(pool_id)["bayko"]
 
     report = sync_cognito_users(user_pool_id=pool_id)
@@ -228,8 +230,8 @@ def test_sync_matches_handles_in_any_case(aws_in_process, make_user):
     make_user("Londo")
     pool_id = make_pool(
         [
-            ("a-uuid-like-username", {"preferred_username": "AndrewBrown"}),
-            ("londo", {"preferred_username": "londo"}),
+            person("AndrewBrown", username="a-uuid-like-username"),
+            person("londo", email="LONDO@Example.com"),  # the account's is londo@example.com
         ]
     )
     subs = subs_by_username(pool_id)
@@ -244,12 +246,7 @@ def test_sync_matches_handles_in_any_case(aws_in_process, make_user):
 def test_a_sub_already_stored_on_another_user_is_a_conflict(aws_in_process, make_user):
     make_user("andrewbrown")
     make_user("londo")
-    pool_id = make_pool(
-        [
-            ("andrewbrown", {"preferred_username": "andrewbrown"}),
-            ("londo", {"preferred_username": "londo"}),
-        ]
-    )
+    pool_id = make_pool([person("andrewbrown"), person("londo")])
     subs = subs_by_username(pool_id)
     # bayko is not in the pool but holds andrewbrown's sub (e.g. a handle renamed locally).
     make_user("bayko", cognito_user_id=subs["andrewbrown"])
@@ -269,9 +266,7 @@ def test_a_sub_already_stored_on_another_user_is_a_conflict(aws_in_process, make
 
 def test_a_conflict_blocks_a_chain_of_moves(aws_in_process, make_user):
     # alice wants bob's sub; bob wants carol's; carol is not in the pool and keeps hers.
-    pool_id = make_pool(
-        [(h, {"preferred_username": h}) for h in ("alice", "bob")] + [("carol", {})]
-    )
+    pool_id = make_pool([person("alice"), person("bob"), ("carol", {})])
     subs = subs_by_username(pool_id)
     make_user("alice")
     make_user("bob", cognito_user_id=subs["alice"])
@@ -285,7 +280,7 @@ def test_a_conflict_blocks_a_chain_of_moves(aws_in_process, make_user):
 
 
 def test_users_swapping_subs_are_both_updated(aws_in_process, make_user):
-    pool_id = make_pool([(h, {"preferred_username": h}) for h in ("alice", "bob")])
+    pool_id = make_pool([person("alice"), person("bob")])
     subs = subs_by_username(pool_id)
     make_user("alice", cognito_user_id=subs["bob"])
     make_user("bob", cognito_user_id=subs["alice"])
@@ -298,9 +293,7 @@ def test_users_swapping_subs_are_both_updated(aws_in_process, make_user):
 
 def test_a_preferred_username_shared_by_two_cognito_users_is_a_conflict(aws_in_process, make_user):
     make_user("bayko")
-    pool_id = make_pool(
-        [("b1", {"preferred_username": "bayko"}), ("b2", {"preferred_username": "Bayko"})]
-    )
+    pool_id = make_pool([person("bayko", username="b1"), person("Bayko", username="b2")])
 
     report = sync_cognito_users(user_pool_id=pool_id)
 
@@ -314,3 +307,149 @@ def test_sync_errors_write_nothing(aws_in_process, make_user):
     with pytest.raises(cognito.UserPoolNotFound):
         sync_cognito_users(user_pool_id="us-east-1_Missing1")
     assert linked_subs() == {"bayko": "kept"}
+
+
+def test_sync_leaves_deleted_and_deactivated_accounts_unlinked(aws_in_process, make_user):
+    # bayko deleted their account (unlinked); a pool user still names the retired handle,
+    # with the address bayko had. londo is deactivated, address and all.
+    bayko = make_user("bayko")
+    delete_account(bayko)
+    make_user("londo", is_active=False)
+    pool_id = make_pool([person("bayko"), person("londo")])
+
+    report = sync_cognito_users(user_pool_id=pool_id)
+
+    assert linked_subs() == {"bayko": None, "londo": None}
+    assert report.not_linked == [
+        SubConflict("bayko", "the account is deleted"),
+        SubConflict("londo", "the account is deactivated"),
+    ]
+    assert report.updated == report.unchanged == report.conflicts == []
+
+
+def test_a_preferred_username_without_the_accounts_email_is_not_linked(aws_in_process, make_user):
+    make_user("bayko", cognito_user_id="kept")
+    make_user("londo")
+    make_user("vir")
+    pool_id = make_pool(
+        [
+            person("bayko", username="impostor", email="someone-else@example.com"),
+            ("no-email", {"preferred_username": "londo"}),
+            person("vir"),
+        ]
+    )
+
+    report = sync_cognito_users(user_pool_id=pool_id)
+
+    assert report.conflicts == [
+        SubConflict(
+            "bayko",
+            "Cognito user impostor has this preferred_username but another email address, "
+            "so it may be someone else",
+        ),
+        SubConflict(
+            "londo",
+            "Cognito user no-email has this preferred_username but no email address, "
+            "so it may be someone else",
+        ),
+    ]
+    assert linked_subs() == {
+        "bayko": "kept",
+        "londo": None,
+        "vir": subs_by_username(pool_id)["vir"],
+    }
+
+
+# --- deleting an account deletes its Cognito user ---
+
+
+def record_calls(*operations):
+    """The names of the given Cognito operations the project's client calls, in order."""
+    calls = []
+    for operation in operations:
+        cognito.get_client().meta.events.register(
+            f"before-call.cognito-idp.{operation}",
+            lambda model, **kwargs: calls.append(model.name),
+        )
+    return calls
+
+
+def test_deleting_a_linked_account_disables_then_deletes_its_cognito_user(
+    aws_in_process, make_user, settings, django_capture_on_commit_callbacks
+):
+    bayko, londo = make_user("bayko"), make_user("londo")
+    pool_id = settings.AWS_COGNITO_USER_POOL_ID = make_pool(
+        [person("bayko", username="b-1"), person("londo")]
+    )
+    sync_cognito_users(user_pool_id=pool_id)
+    calls = record_calls("AdminDisableUser", "AdminDeleteUser")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_account(User.objects.get(pk=bayko.pk))
+        assert calls == []  # nothing reaches Cognito before the commit
+
+    assert calls == ["AdminDisableUser", "AdminDeleteUser"]
+    assert usernames(pool_id) == {"londo": True}
+    bayko.refresh_from_db()
+    assert bayko.deleted_at is not None and bayko.cognito_user_id is None
+    londo.refresh_from_db()
+    assert londo.cognito_user_id == subs_by_username(pool_id)["londo"]
+
+
+def test_deleting_an_account_without_a_pool_or_a_link_calls_no_one(
+    make_user, settings, django_capture_on_commit_callbacks
+):
+    linked, unlinked = make_user("bayko", cognito_user_id="sub-bayko"), make_user("londo")
+    calls = record_calls("ListUsers", "AdminDisableUser", "AdminDeleteUser")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_account(linked)  # no pool configured
+        settings.AWS_COGNITO_USER_POOL_ID = "us-east-1_AbC123"
+        delete_account(unlinked)  # a pool, but no link
+
+    assert calls == []
+    linked.refresh_from_db()
+    assert linked.cognito_user_id == "sub-bayko"  # kept: cognito_sync finishes it
+
+
+def test_with_cognito_unreachable_the_deletion_completes_and_sync_finishes_it(
+    aws_in_process, make_user, settings, django_capture_on_commit_callbacks, caplog
+):
+    bayko = make_user("bayko")
+    pool_id = settings.AWS_COGNITO_USER_POOL_ID = make_pool([person("bayko")])
+    sub = subs_by_username(pool_id)["bayko"]
+    sync_cognito_users(user_pool_id=pool_id)
+    settings.AWS_ENDPOINT_URL, settings.AWS_MAX_ATTEMPTS = "http://127.0.0.1:1", 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_account(User.objects.get(pk=bayko.pk))
+
+    bayko.refresh_from_db()
+    assert bayko.deleted_at is not None and not bayko.is_active and bayko.email == ""
+    assert bayko.cognito_user_id == sub  # what the retry needs
+    [record] = [r for r in caplog.records if r.name == "users.accounts"]
+    assert str(bayko.uuid) in record.getMessage() and "bayko" not in record.getMessage()
+    assert "cognito_sync" in record.getMessage()
+    settings.AWS_ENDPOINT_URL = None  # Cognito is back
+    assert usernames(pool_id) == {"bayko": True}
+
+    dry = sync_cognito_users(user_pool_id=pool_id, dry_run=True)
+    assert dry.deletions_finished == [CognitoDeletion(str(bayko.uuid), None)]
+    assert usernames(pool_id) == {"bayko": True}
+
+    report = sync_cognito_users(user_pool_id=pool_id)
+
+    assert report.deletions_finished == [CognitoDeletion(str(bayko.uuid), True)]
+    assert usernames(pool_id) == {}
+    bayko.refresh_from_db()
+    assert bayko.cognito_user_id is None
+    assert sync_cognito_users(user_pool_id=pool_id).deletions_finished == []
+
+
+def test_delete_user_of_a_user_already_gone_counts_as_done(aws_in_process):
+    pool_id = make_pool([person("bayko")])
+    sub = subs_by_username(pool_id)["bayko"]
+
+    assert cognito.delete_user(user_pool_id=pool_id, sub=sub) is True
+    assert cognito.delete_user(user_pool_id=pool_id, sub=sub) is False
+    assert usernames(pool_id) == {}

@@ -12,8 +12,9 @@ import pytest
 from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 
-from tests.integration.cognito_pools import make_pool
+from tests.integration.cognito_pools import make_pool, person, usernames
 from users import cognito
+from users.accounts import delete_account
 from users.models import User
 from users.services import SEED_USERS, seed_users
 
@@ -56,9 +57,9 @@ def handles(count):
 
 @pytest.fixture
 def big_pool(moto_endpoint):
-    """75 users with preferred_username, one without, one with no local match."""
+    """75 users with preferred_username and email, one without, one with no local match."""
     return make_pool(
-        [(f"cognito-{h}", {"preferred_username": h}) for h in handles(MORE_THAN_A_PAGE)]
+        [person(h, username=f"cognito-{h}") for h in handles(MORE_THAN_A_PAGE)]
         + [("no-pref", {"email": "nopref@example.com"}), ("stranger", {"preferred_username": "x"})]
     )
 
@@ -129,13 +130,17 @@ def test_sync_links_every_page_and_prints_a_report(big_pool, make_user):
     assert "Unchanged: 0\n" in out
     assert "No local user for preferred_username: 1\n  x\n" in out
     assert "Missing preferred_username (Cognito usernames): 1\n  no-pref\n" in out
+    assert "Cognito users of deleted accounts deleted: 0\n" in out
+    assert "Deleted or deactivated accounts, left alone: 0\n" in out
     assert "Conflicts, left alone: 0\n" in out
     assert out.endswith(f"Cognito sync done: updated {MORE_THAN_A_PAGE}, unchanged 0.\n")
 
 
 def test_sync_twice_reports_unchanged(moto_endpoint, make_user, settings):
     make_user("bayko")
-    settings.AWS_COGNITO_USER_POOL_ID = make_pool([("Bayko", {"preferred_username": "BAYKO"})])
+    settings.AWS_COGNITO_USER_POOL_ID = make_pool(
+        [person("BAYKO", username="Bayko", email="Bayko@Example.com")]
+    )
     run("cognito_sync")
     linked = User.objects.get(handle="bayko").cognito_user_id
     assert linked
@@ -148,7 +153,7 @@ def test_sync_twice_reports_unchanged(moto_endpoint, make_user, settings):
 
 def test_sync_dry_run_writes_nothing(moto_endpoint, make_user, settings):
     make_user("bayko")
-    settings.AWS_COGNITO_USER_POOL_ID = make_pool([("bayko", {"preferred_username": "bayko"})])
+    settings.AWS_COGNITO_USER_POOL_ID = make_pool([person("bayko")])
 
     out, _ = run("cognito_sync", "--dry-run")
 
@@ -158,7 +163,7 @@ def test_sync_dry_run_writes_nothing(moto_endpoint, make_user, settings):
 
 
 def test_sync_reports_a_conflict_instead_of_crashing(moto_endpoint, make_user, settings):
-    pool_id = make_pool([("andrewbrown", {"preferred_username": "andrewbrown"})])
+    pool_id = make_pool([person("andrewbrown")])
     settings.AWS_COGNITO_USER_POOL_ID = pool_id
     sub = pool_users(pool_id)["andrewbrown"].sub
     make_user("andrewbrown")
@@ -175,13 +180,87 @@ def test_sync_reports_a_conflict_instead_of_crashing(moto_endpoint, make_user, s
 
 def test_sync_prod_ignores_the_local_endpoint(aws_in_process, make_user, settings):
     make_user("londo")
-    pool_id = make_pool([("londo", {"preferred_username": "londo"})])  # in moto's fake AWS
+    pool_id = make_pool([person("londo")])  # in moto's fake AWS
     sub = pool_users(pool_id)["londo"].sub
     settings.AWS_ENDPOINT_URL = "http://127.0.0.1:1"  # would fail if it were used
 
     run("cognito_sync", "--prod", "--user-pool-id", pool_id)
 
     assert User.objects.get(handle="londo").cognito_user_id == sub
+
+
+def test_sync_leaves_a_deleted_account_unlinked_under_its_retired_handle(
+    moto_endpoint, make_user, settings
+):
+    # A pool user named after bayko's retired handle, with the address bayko had.
+    delete_account(make_user("bayko"))
+    settings.AWS_COGNITO_USER_POOL_ID = make_pool([person("bayko")])
+
+    out, _ = run("cognito_sync")
+
+    assert (
+        "Deleted or deactivated accounts, left alone: 1\n  @bayko: the account is deleted\n" in out
+    )
+    assert "Updated: 0\n" in out
+    assert User.objects.get(handle="bayko").cognito_user_id is None
+
+
+def test_sync_reports_a_preferred_username_with_another_email_and_links_nothing(
+    moto_endpoint, make_user, settings
+):
+    make_user("bayko")
+    settings.AWS_COGNITO_USER_POOL_ID = make_pool(
+        [person("bayko", username="impostor", email="attacker@example.com")]
+    )
+
+    out, _ = run("cognito_sync")
+
+    assert (
+        "Conflicts, left alone: 1\n  @bayko: Cognito user impostor has this preferred_username "
+        "but another email address, so it may be someone else\n"
+    ) in out
+    assert out.endswith("Cognito sync done: updated 0, unchanged 0.\n")
+    assert User.objects.get(handle="bayko").cognito_user_id is None
+
+
+def test_sync_finishes_a_deletion_cognito_missed(
+    moto_endpoint, make_user, settings, django_capture_on_commit_callbacks
+):
+    bayko = make_user("bayko")
+    make_user("londo")
+    pool_id = settings.AWS_COGNITO_USER_POOL_ID = make_pool([person("bayko"), person("londo")])
+    run("cognito_sync")
+    sub = User.objects.get(handle="bayko").cognito_user_id
+    # Cognito is unreachable while bayko deletes their account.
+    settings.AWS_ENDPOINT_URL, settings.AWS_MAX_ATTEMPTS = "http://127.0.0.1:1", 1
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_account(User.objects.get(pk=bayko.pk))
+    settings.AWS_ENDPOINT_URL = moto_endpoint
+    bayko.refresh_from_db()
+    assert bayko.deleted_at is not None and bayko.cognito_user_id == sub
+    assert usernames(pool_id) == {"bayko": True, "londo": True}
+
+    dry, _ = run("cognito_sync", "--dry-run")
+
+    assert f"Cognito users of deleted accounts to delete: 1\n  {bayko.uuid}\n" in dry
+    assert dry.endswith(
+        "Dry run, nothing written: would update 0, unchanged 1, would delete the Cognito "
+        "users of 1 deleted account(s).\n"
+    )
+    assert usernames(pool_id) == {"bayko": True, "londo": True}
+
+    out, _ = run("cognito_sync")
+
+    assert f"Cognito users of deleted accounts deleted: 1\n  {bayko.uuid}\n" in out
+    assert "@bayko" not in out
+    assert out.endswith(
+        "Cognito sync done: updated 0, unchanged 1, deleted the Cognito users of 1 deleted "
+        "account(s).\n"
+    )
+    assert usernames(pool_id) == {"londo": True}
+    assert User.objects.get(pk=bayko.pk).cognito_user_id is None
+    again, _ = run("cognito_sync")
+    assert "Cognito users of deleted accounts deleted: 0\n" in again
 
 
 # --- errors: one sentence each, never a traceback ---

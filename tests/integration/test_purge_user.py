@@ -361,16 +361,23 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_it_asks_first_and_refuses_without_a_terminal(store, people, talked, monkeypatch):
-    before = scan(store)
+def questions_asked_refusing(monkeypatch, *args) -> list[str]:
+    """Run the command without a terminal (refused), then at one answering "no" (cancelled);
+    the questions it asked."""
     monkeypatch.setattr("sys.stdin", io.StringIO())
     with pytest.raises(CommandError, match="there is no terminal to ask on"):
-        run("andrewbrown")
+        run(*args)
     monkeypatch.setattr("sys.stdin", Terminal())
     questions = []
     monkeypatch.setattr("builtins.input", lambda question: questions.append(question) or "no")
     with pytest.raises(CommandError, match="Cancelled; nothing was removed."):
-        run("andrewbrown")
+        run(*args)
+    return questions
+
+
+def test_it_asks_first_and_refuses_without_a_terminal(store, people, talked, monkeypatch):
+    before = scan(store)
+    questions = questions_asked_refusing(monkeypatch, "andrewbrown")
     assert scan(store) == before
     assert questions[0].startswith(
         "This permanently removes every message @andrewbrown "
@@ -381,3 +388,128 @@ def test_it_asks_first_and_refuses_without_a_terminal(store, people, talked, mon
     monkeypatch.setattr("builtins.input", lambda question: "yes")
     assert "Purged @andrewbrown" in run("andrewbrown")
     assert_purged(store, people, talked, before)
+
+
+# --- recording purges, and --all-deleted ---
+
+
+def purged_at(user):
+    user.refresh_from_db()
+    return user.messages_purged_at
+
+
+def test_purging_one_person_records_when(store, people, talked):
+    andrew = people["andrewbrown"]
+    run("andrewbrown", "--dry-run")
+    assert purged_at(andrew) is None  # a dry run records nothing
+
+    run("andrewbrown", "--no-input")
+
+    assert purged_at(andrew) is not None
+    assert "nothing to do" in run("--all-deleted", "--no-input")
+
+
+@pytest.fixture
+def two_deleted(store, people):
+    """andrewbrown and londo wrote to bayko, then deleted their accounts (andrewbrown first);
+    altbrown's deleted account was purged before and still has a message, as if written
+    after (it cannot be: it shows that a recorded purge is not repeated)."""
+    bayko = ref(people["bayko"])
+    conversations = {}
+    for handle in ("andrewbrown", "londo", "altbrown"):
+        conversation, _ = store.create_conversation(
+            sender=ref(people[handle]), recipient=bayko, text=f"hello from {handle}"
+        )
+        store.create_message(conversation_uuid=conversation, sender=bayko, text="hi")
+        conversations[handle] = conversation
+        delete_account(people[handle])
+    alt = people["altbrown"]
+    alt.messages_purged_at = timezone.now() - timedelta(days=1)
+    alt.save()
+    return conversations
+
+
+def texts(store, conversation):
+    return [m.text for m in store.list_messages(conversation_uuid=conversation).items]
+
+
+def test_all_deleted_purges_every_deleted_account_not_yet_purged_and_records_when(
+    store, people, two_deleted
+):
+    alt_purged_at = people["altbrown"].messages_purged_at
+
+    out = run("--all-deleted", "--no-input")
+
+    lines = out.splitlines()
+    andrew, londo = people["andrewbrown"], people["londo"]
+    assert lines[0] == f"1/2: @andrewbrown ({andrew.uuid})"
+    assert f"2/2: @londo ({londo.uuid})" in lines
+    assert lines[-1] == "2 deleted accounts purged and recorded."
+    assert texts(store, two_deleted["andrewbrown"]) == ["hi"]
+    assert texts(store, two_deleted["londo"]) == ["hi"]
+    assert sorted(texts(store, two_deleted["altbrown"])) == ["hello from altbrown", "hi"]
+    assert purged_at(andrew) is not None and purged_at(londo) is not None
+    assert purged_at(people["altbrown"]) == alt_purged_at
+    assert purged_at(people["bayko"]) is None  # not deleted
+    before = scan(store)
+
+    again = run("--all-deleted", "--no-input")
+
+    assert again == "Every deleted account's messages are purged already: nothing to do.\n"
+    assert scan(store) == before
+
+
+def test_all_deleted_dry_run_writes_and_records_nothing(store, people, two_deleted):
+    before = scan(store)
+
+    out = run("--all-deleted", "--dry-run")
+
+    assert out.startswith("Dry run: reading only, nothing is removed (2 deleted accounts).")
+    assert out.endswith("2 deleted accounts to purge.\n")
+    assert scan(store) == before
+    assert purged_at(people["andrewbrown"]) is None and purged_at(people["londo"]) is None
+
+
+def test_all_deleted_asks_first(store, people, two_deleted, monkeypatch):
+    before = scan(store)
+    questions = questions_asked_refusing(monkeypatch, "--all-deleted")
+    assert questions[0].startswith(
+        "This permanently removes every message the 2 deleted accounts not yet purged sent"
+    )
+    assert scan(store) == before
+    assert purged_at(people["andrewbrown"]) is None
+
+
+def test_all_deleted_stops_at_a_failure_keeping_what_is_done(store, people, two_deleted, on):
+    londo_inbox = f"GRP#{people['londo'].uuid}"
+
+    def throttle_londo(request, **kwargs):
+        if londo_inbox in request.body.decode():
+            return fake_response(
+                request,
+                400,
+                {
+                    "__type": "com.amazonaws.dynamodb.v20120810#"
+                    "ProvisionedThroughputExceededException",
+                    "message": "The level of configured provisioned throughput was exceeded",
+                },
+            )
+        return None
+
+    on.first(store, "before-send.dynamodb.Query", throttle_londo)
+
+    with pytest.raises(CommandError) as raised:
+        run("--all-deleted", "--no-input")
+
+    assert str(raised.value).startswith(
+        f"Purging @londo ({people['londo'].uuid}) failed (1 of 2 purged and recorded before "
+        "it): DynamoDB is throttling"
+    )
+    assert str(raised.value).endswith("Run the command again to finish the rest.")
+    assert purged_at(people["andrewbrown"]) is not None and purged_at(people["londo"]) is None
+
+
+@pytest.mark.parametrize("args", [[], ["andrewbrown", "--all-deleted"]], ids=["none", "both"])
+def test_one_person_or_all_deleted(args, store, people):
+    with pytest.raises(CommandError, match=r"^Give either a handle or uuid, or --all-deleted"):
+        run(*args, "--no-input")

@@ -75,13 +75,15 @@ def test_each_profile_field_is_saved_and_shown(memory_store, andrew, bayko):
     assert "@andy" in signed_in(bayko).get("/messages/").content.decode()
 
 
-def test_the_old_handle_is_unknown_after_a_change(memory_store, andrew, bayko):
+def test_the_old_handle_no_longer_reaches_them_and_says_where_they_went(
+    memory_store, andrew, bayko
+):
     save_profile(signed_in(andrew), andrew, handle="andy")
 
     response = signed_in(bayko).get("/messages/new/andrewbrown/")
 
     assert response.status_code == 404
-    assert "No user @andrewbrown" in response.content.decode()
+    assert "@andrewbrown changed their handle" in response.content.decode()
     assert signed_in(bayko).get("/messages/new/andy/").status_code == 200
 
 
@@ -113,6 +115,8 @@ def test_invalid_profile_input_is_kept_with_its_error(andrew, bayko, changes, fi
 
 
 def test_changing_the_email_asks_for_the_password(andrew, bayko):
+    bayko.email_verified = True  # an address someone verified is theirs
+    bayko.save()
     client = signed_in(andrew)
 
     refused = save_profile(client, andrew, email="new@example.com", current_password="wrong")
@@ -218,12 +222,10 @@ def test_deleting_scrubs_retires_and_logs_out_everywhere(memory_store, andrew, b
 
     assert response.status_code == 302
     andrew.refresh_from_db()
-    assert (andrew.display_name, andrew.email, andrew.bio, andrew.cognito_user_id) == (
-        "",
-        "",
-        "",
-        None,
-    )
+    assert (andrew.display_name, andrew.email, andrew.bio) == ("", "", "")
+    # The sub stays until Cognito confirms its user is deleted (no pool configured here:
+    # `cognito_sync` finishes it; tests/integration/test_cognito.py).
+    assert andrew.cognito_user_id == "sub-123"
     assert not andrew.is_active and andrew.deleted_at is not None
     assert not andrew.has_usable_password()
     for client in (here, elsewhere):

@@ -4,14 +4,15 @@ publishes. (Redis, ASGI and the browser: tests/integration/test_event_stream.py,
 import asyncio
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from messaging import events, services
 from messaging.events import Change, LocalBroker
 from tests.helpers import ref
-from users.profiles import profiles
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +23,18 @@ def local_broker(settings):
     broker = events.get_broker()
     assert isinstance(broker, LocalBroker)
     return broker
+
+
+def on_its_own_connection(work):
+    """`work` for a thread of its own, closing the database connection it opened."""
+
+    def run():
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    return run
 
 
 def collect(broker, user_uuid, publish, *, wanted=1, timeout=2.0):
@@ -44,7 +57,10 @@ def collect(broker, user_uuid, publish, *, wanted=1, timeout=2.0):
             stream.close()
             publisher.join()
 
-    return asyncio.run(listen())
+    # On a thread of its own: a test run may already have an event loop running on this one
+    # (Playwright's, once the browser tier has started).
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, listen()).result()
 
 
 def test_a_stream_receives_its_person_s_changes_only(local_broker):
@@ -68,15 +84,16 @@ def test_a_change_carries_no_text():
     assert Change.loads(change.dumps()) == change
 
 
+# The sends run on another thread, which reads the users from the database (whether one may
+# write to the other): committed users, and each thread closes its connection.
+@pytest.mark.django_db(transaction=True)
 def test_a_send_tells_both_participants(local_broker, memory_store, andrew, bayko):
-    # The send runs on another thread, which cannot see this test's uncommitted users: their
-    # profiles come from the cache.
-    profiles([andrew.uuid, bayko.uuid])
     conversation_uuid, _ = memory_store.create_conversation(
         sender=ref(andrew), recipient=ref(bayko), text="hi"
     )
     sent = []
 
+    @on_its_own_connection
     def send():
         sent.append(
             services.send_message(sender=bayko, conversation_uuid=conversation_uuid, text="yo")
@@ -88,10 +105,11 @@ def test_a_send_tells_both_participants(local_broker, memory_store, andrew, bayk
     assert received_by_bayko == [Change(conversation_uuid, sent[1].sort_key)]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_new_conversation_tells_both(local_broker, memory_store, andrew, londo):
-    profiles([andrew.uuid, londo.uuid])  # as above
     started = []
 
+    @on_its_own_connection
     def start():
         started.append(services.start_conversation(sender=andrew, recipient=londo, text="hello"))
 

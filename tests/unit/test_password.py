@@ -14,6 +14,7 @@ from django.test import Client
 
 from tests.helpers import signed_in
 from tests.unit.test_settings import run_manage
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -297,7 +298,7 @@ def test_email_through_the_smtp_interface_of_ses():
     ]
 
 
-def test_reset_emails_are_limited_per_address_whether_or_not_it_has_an_account(
+def test_reset_emails_are_limited_per_address_from_one_client_whether_or_not_it_has_an_account(
     settings, make_user, mailoutbox
 ):
     settings.PASSWORD_RESET_LIMIT_PER_HOUR = 2
@@ -313,7 +314,7 @@ def test_reset_emails_are_limited_per_address_whether_or_not_it_has_an_account(
         refused = answers[-1]
         assert 1 <= int(refused["Retry-After"]) <= 3600
         page = refused.content.decode()
-        assert "You can send at most 2 password reset emails an hour." in page
+        assert "You can send at most 2 password reset emails to one address an hour." in page
         assert f'value="{address.upper()}"' in page  # what was typed is kept
     assert len(mailoutbox) == 2  # the known address's two; none for the third ask
 
@@ -328,3 +329,94 @@ def test_reset_emails_are_limited_per_client(settings, mailoutbox):
     ]
 
     assert [answer.status_code for answer in answers] == [302, 302, 302, 429]
+
+
+# --- the owner always gets through (issue 20) ---
+
+
+def ask_from(client_address: str, email: str):
+    return ask_for_reset(Client(REMOTE_ADDR=client_address), email)
+
+
+@pytest.fixture
+def reset_limits(settings):
+    settings.PASSWORD_RESET_LIMIT_PER_HOUR = 3  # per address, from one client
+    settings.PASSWORD_RESET_CLIENT_LIMIT_PER_HOUR = 20
+    settings.PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR = 10  # per address, from every client
+
+
+def test_a_strangers_resets_from_elsewhere_leave_the_owner_an_email(
+    reset_limits, make_user, mailoutbox
+):
+    make_user("delenn", email="delenn@example.com")
+    for stranger in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        answers = [ask_from(stranger, "delenn@example.com").status_code for _ in range(4)]
+        assert answers == [302, 302, 302, 429]  # each stranger's own allowance runs out
+    assert len(mailoutbox) == 9
+
+    owner = ask_from("198.51.100.7", "DELENN@example.com")
+
+    assert owner.status_code == 302
+    assert owner["Location"] == "/accounts/password_reset/done/"
+    assert len(mailoutbox) == 10
+    assert mailoutbox[-1].to == ["delenn@example.com"]
+
+
+def test_past_the_address_ceiling_the_owner_is_pointed_to_the_emails_that_work(
+    reset_limits, settings, make_user, mailoutbox
+):
+    settings.PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR = 2
+    make_user("delenn", email="delenn@example.com")
+    for stranger in ("192.0.2.1", "192.0.2.2"):
+        assert ask_from(stranger, "delenn@example.com").status_code == 302
+    assert ask_from("192.0.2.3", "delenn@example.com").status_code == 200
+    assert len(mailoutbox) == 2  # the ceiling: no more emails to the address this hour
+
+    owner = ask_from("198.51.100.7", "delenn@example.com")
+
+    assert owner.status_code == 200  # not an error: the emails in the inbox work
+    page = owner.content.decode()
+    assert "reset emails were already sent to it in the last hour" in page
+    assert "Open the newest of them" in page
+    assert len(mailoutbox) == 2
+    browser = Client()
+    set_password_url = browser.get(reset_link(mailoutbox[-1]))["Location"]
+    done = browser.post(
+        set_password_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert done["Location"] == "/accounts/reset/done/"
+    assert can_log_in("delenn", NEW_PASSWORD)
+
+
+def test_the_address_ceiling_answers_the_same_for_an_unknown_address(
+    reset_limits, settings, make_user, mailoutbox
+):
+    settings.PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR = 1
+    make_user("delenn", email="delenn@example.com")
+    pages = []
+    for address in ("delenn@example.com", "nobody@example.com"):
+        assert ask_from("192.0.2.1", address).status_code == 302
+        pages.append(ask_from("192.0.2.2", address))
+
+    known, unknown = pages
+    assert known.status_code == unknown.status_code == 200
+    assert known.content == unknown.content
+    assert len(mailoutbox) == 1
+
+
+def test_the_reset_goes_to_the_verified_holder_of_an_address_only(make_user, mailoutbox):
+    # Until someone verified the address, each account that typed it gets the link: its owner
+    # may be any of them. Once one verified it, the address is that account's alone.
+    make_user("delenn", email="delenn@example.com")
+    make_user("stranger", email="Delenn@example.com")
+
+    ask_from("192.0.2.1", "delenn@example.com")
+    assert sorted("@delenn" in email.body for email in mailoutbox) == [False, True]
+    assert sorted("@stranger" in email.body for email in mailoutbox) == [False, True]
+
+    User.objects.filter(handle="delenn").update(email_verified=True)
+    mailoutbox.clear()
+    ask_from("192.0.2.1", "delenn@example.com")
+
+    assert len(mailoutbox) == 1
+    assert "@delenn" in mailoutbox[0].body

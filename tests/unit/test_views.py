@@ -419,10 +419,12 @@ def test_a_send_reads_the_participants_once_and_writes_no_session(memory_store, 
         response = client.post(conversation_url(group), form)
 
     assert response.status_code == 303
-    # The user (the session and both profiles are in the cache); the token is the store's to
-    # keep, not the session's.
+    # The user (the session is in the cache), then the two people as the database holds them
+    # (whether one may write to the other is never decided on the cache); the token is the
+    # store's to keep, not the session's.
     statements = [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"]]
-    assert statements == ["SELECT"]
+    assert statements == ["SELECT", "SELECT"]
+    assert "EXISTS" in queries[-1]["sql"]
     assert memory_store.calls == ["get_participants", "create_message"]
     [passed] = memory_store.participants_passed
     assert [g.owner_uuid for g in passed] == [str(andrew.uuid), str(bayko.uuid)]  # own first

@@ -6,8 +6,11 @@ from users.services import sync_cognito_users
 
 class Command(AwsCommand):
     help = (
-        "Store each user's Cognito sub in cognito_user_id, matching the pool's "
-        "preferred_username to the handle (any capitalisation). Reads every page of users."
+        "Store each user's Cognito sub in cognito_user_id: a pool user is linked to the "
+        "active account whose handle is its preferred_username and whose email address is its "
+        "email (any capitalisation); deleted and deactivated accounts are never linked. First "
+        "disables and deletes the Cognito users of deleted accounts whose deletion did not "
+        "reach Cognito. Reads every page of users."
     )
 
     def add_arguments(self, parser):
@@ -19,7 +22,7 @@ class Command(AwsCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="Show what would change without writing anything.",
+            help="Show what would change without writing anything (here or in Cognito).",
         )
 
     def handle(self, *args, user_pool_id, dry_run, prod, **options):
@@ -29,6 +32,15 @@ class Command(AwsCommand):
             prod=prod,
         )
         self.section(
+            "Cognito users of deleted accounts to delete"
+            if dry_run
+            else "Cognito users of deleted accounts deleted",
+            [
+                f"{d.user_uuid}{' (was already gone)' if d.found is False else ''}"
+                for d in report.deletions_finished
+            ],
+        )
+        self.section(
             "Would update" if dry_run else "Updated",
             [f"@{u.handle}: {u.old or '(none)'} -> {u.new}" for u in report.updated],
         )
@@ -36,11 +48,22 @@ class Command(AwsCommand):
         self.section("No local user for preferred_username", report.no_local_user)
         self.section("Missing preferred_username (Cognito usernames)", report.missing_attribute)
         self.section(
+            "Deleted or deactivated accounts, left alone",
+            [f"@{c.handle}: {c.reason}" for c in report.not_linked],
+        )
+        self.section(
             "Conflicts, left alone", [f"@{c.handle}: {c.reason}" for c in report.conflicts]
         )
 
         verb = "would update" if dry_run else "updated"
-        summary = f"{verb} {len(report.updated)}, unchanged {len(report.unchanged)}."
+        summary = f"{verb} {len(report.updated)}, unchanged {len(report.unchanged)}"
+        if report.deletions_finished:
+            deleted = "would delete" if dry_run else "deleted"
+            summary += (
+                f", {deleted} the Cognito users of {len(report.deletions_finished)} "
+                "deleted account(s)"
+            )
+        summary += "."
         if dry_run:
             self.stdout.write(self.style.WARNING(f"Dry run, nothing written: {summary}"))
         else:

@@ -4,11 +4,13 @@ is `messaging/dynamo/purge.py`; why and when: docs/ACCOUNTS.md)."""
 import uuid
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
+from cruddur.errors import ServiceError
 from messaging.dynamo import get_table, purge, track_usage
+from users.accounts import deleted_accounts_not_purged, record_messages_purged
+from users.models import User
 
 from ...base import AwsCommand
 
@@ -24,7 +26,8 @@ class Command(AwsCommand):
         "items stay. Only for an account that is deleted, or a uuid with no user row at all. "
         "Resumable: a conversation leaves their inbox only when it is done, so running it "
         "again after an interruption finishes exactly the conversations left, and on a "
-        "person already purged changes nothing."
+        "person already purged changes nothing. Each purge is recorded on the account "
+        "(messages_purged_at); --all-deleted purges every deleted account not yet purged."
     )
 
     def add_arguments(self, parser):
@@ -32,7 +35,14 @@ class Command(AwsCommand):
         parser.add_argument(
             "person",
             metavar="handle-or-uuid",
+            nargs="?",
             help="Their handle (with or without @), or their uuid if their user row was removed.",
+        )
+        parser.add_argument(
+            "--all-deleted",
+            action="store_true",
+            help="Instead of one person: every deleted account whose messages were never "
+            "purged, oldest deletion first, each recorded as purged when it is done.",
         )
         parser.add_argument(
             "--dry-run",
@@ -40,21 +50,67 @@ class Command(AwsCommand):
             help="Count what would be removed and updated, without writing anything.",
         )
 
-    def handle(self, *args, prod, person, dry_run, interactive, **options):
-        user_uuid, who = _deleted_person(person)
+    def handle(self, *args, prod, person, all_deleted, dry_run, interactive, **options):
+        if all_deleted == bool(person):
+            raise CommandError(
+                "Give either a handle or uuid, or --all-deleted for every deleted account not "
+                "yet purged."
+            )
+        if all_deleted:
+            self.purge_all_deleted(prod=prod, dry_run=dry_run, interactive=interactive)
+            return
+        user, user_uuid, who = _deleted_person(person)
         table = get_table(prod=prod)
         if dry_run:
             self.stdout.write("Dry run: reading only, nothing is removed.")
         else:
-            where = (
-                "real AWS" if prod or not settings.AWS_ENDPOINT_URL else settings.AWS_ENDPOINT_URL
-            )
             question = (
                 f"This permanently removes every message {who} sent, and their inbox entries, "
-                f"from table {table.name} ({where})."
+                f"from table {table.name} ({_where(prod)})."
             )
             if not self.confirm(question, no_input=not interactive):
                 raise CommandError("Cancelled; nothing was removed.")
+        self.purge_one(table, user_uuid, who, dry_run=dry_run)
+        if user is not None and not dry_run:
+            record_messages_purged(user)
+
+    def purge_all_deleted(self, *, prod: bool, dry_run: bool, interactive: bool) -> None:
+        users = list(deleted_accounts_not_purged())
+        if not users:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "Every deleted account's messages are purged already: nothing to do."
+                )
+            )
+            return
+        table = get_table(prod=prod)
+        accounts = _counted(len(users), "deleted account")
+        if dry_run:
+            self.stdout.write(f"Dry run: reading only, nothing is removed ({accounts}).")
+        else:
+            question = (
+                f"This permanently removes every message the {accounts} not yet purged sent, "
+                f"and their inbox entries, from table {table.name} ({_where(prod)})."
+            )
+            if not self.confirm(question, no_input=not interactive):
+                raise CommandError("Cancelled; nothing was removed.")
+        for number, user in enumerate(users, start=1):
+            who = _named(user)
+            self.stdout.write(f"{number}/{len(users)}: {who}")
+            try:
+                self.purge_one(table, str(user.uuid), who, dry_run=dry_run)
+            except ServiceError as error:
+                raise CommandError(
+                    f"Purging {who} failed ({number - 1} of {len(users)} purged and recorded "
+                    f"before it): {error} Run the command again to finish the rest."
+                ) from error
+            if not dry_run:
+                record_messages_purged(user)
+        done = "to purge" if dry_run else "purged and recorded"
+        self.stdout.write(self.style.SUCCESS(f"{accounts} {done}."))
+
+    def purge_one(self, table, user_uuid: str, who: str, *, dry_run: bool) -> None:
+        """Purge one person, printing a line per conversation and the totals."""
 
         def show(done: purge.ConversationPurged) -> None:
             line = (
@@ -91,10 +147,18 @@ class Command(AwsCommand):
         self.stdout.write(self.style.SUCCESS(summary))
 
 
-def _deleted_person(person: str) -> tuple[str, str]:
-    """(their uuid, how to name them) for a person whose items may be purged; CommandError
-    for anyone else."""
-    users = get_user_model().objects
+def _where(prod: bool) -> str:
+    return "real AWS" if prod or not settings.AWS_ENDPOINT_URL else settings.AWS_ENDPOINT_URL
+
+
+def _named(user: User) -> str:
+    return f"@{user.handle} ({user.uuid})"
+
+
+def _deleted_person(person: str) -> tuple[User | None, str, str]:
+    """(their user row or None, their uuid, how to name them) for a person whose items may
+    be purged; CommandError for anyone else."""
+    users = User.objects
     try:
         as_uuid = uuid.UUID(person)  # never a handle: those are at most 30 characters
     except ValueError:
@@ -111,13 +175,13 @@ def _deleted_person(person: str) -> tuple[str, str]:
         if user is None:
             # The row was removed entirely: nothing says the account is in use, and the uuid
             # is the only name left for their items.
-            return str(as_uuid), f"{as_uuid} (no user row)"
+            return None, str(as_uuid), f"{as_uuid} (no user row)"
     if user.deleted_at is None:
         raise CommandError(
             f"@{user.handle} has not deleted their account; only a deleted account's messages "
             "can be purged."
         )
-    return str(user.uuid), f"@{user.handle} ({user.uuid})"
+    return user, str(user.uuid), _named(user)
 
 
 def _counted(number: int, one: str, many: str | None = None) -> str:
