@@ -1,5 +1,20 @@
 """What the two AWS adapters (messaging.dynamo, users.cognito) share: defaults, where a client
-talks to, and how it is configured. No boto3 here: each adapter builds its own client."""
+talks to, and how it is configured. No boto3 here: each adapter builds its own client.
+
+Retry budgets (attempts per call, the first one included; a send that loses a race to other
+senders is planned again up to 25 times, `messaging/dynamo/table.py`):
+
+- `AWS_MAX_ATTEMPTS` (default `DEFAULT_MAX_ATTEMPTS`, 4): botocore's retries in `standard`
+  mode, whose back-off after throttling is up to 1, 2, 4 s: ~7 s of waiting. For what can
+  wait: sends (a person would rather wait than see "try again"; a retried send stores once),
+  Cognito, commands, jobs and the DynamoDB Streams handler.
+- `INTERACTIVE_MAX_ATTEMPTS` (2, never more than `AWS_MAX_ATTEMPTS`): what a page or a live
+  poll waits on: every DynamoDB read, and marking a conversation read. One retry
+  (botocore: at most ~1 s after throttling), and a conditional write that loses a race is
+  planned again once; past that the page shows what it read, or says the store is
+  unavailable, instead of waiting seconds. The DynamoDB store builds a second client for
+  these calls (messaging/dynamo/factory.py).
+"""
 
 from urllib.parse import urlsplit
 
@@ -7,6 +22,7 @@ from botocore.config import Config
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_MAX_ATTEMPTS = 4
+INTERACTIVE_MAX_ATTEMPTS = 2
 DEFAULT_MESSAGE_TABLE = "cruddur-messages"
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -31,6 +47,11 @@ def emulator_credentials(endpoint_url: str | None) -> dict[str, str]:
     if not is_local_emulator(endpoint_url):
         return {}
     return {"aws_access_key_id": "local-emulator", "aws_secret_access_key": "local-emulator"}
+
+
+def interactive_attempts(max_attempts: int) -> int:
+    """The attempts of a call a page waits on, given `AWS_MAX_ATTEMPTS` (1 there means 1)."""
+    return min(max_attempts, INTERACTIVE_MAX_ATTEMPTS)
 
 
 def client_kwargs(

@@ -11,6 +11,7 @@ limited (a cache outage must not stop people from talking).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -64,6 +65,17 @@ def take(subject: str, *limits: Limit) -> None:
         key, retry_after = _window(limit, subject, now)
         if _count(key, limit.seconds) > limit.count:
             raise LimitReached(limit, retry_after)
+
+
+def give_back(subject: str, *limits: Limit) -> None:
+    """Undo one take() for `subject` in the current window of each of `limits`: what it counted
+    turned out not to be done (a form sent again whose message was already stored). Nothing
+    when there is no counter to give back to (a new window, the cache not answering)."""
+    now = time.time()
+    for limit in limits:
+        key, _ = _window(limit, subject, now)
+        with contextlib.suppress(ValueError):  # no counter in this window
+            cache.decr(key)
 
 
 def check(subject: str, *limits: Limit) -> None:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "csp",  # django-csp: its system checks catch settings in the old CSP_* form
+    "cruddur",  # the deploy checks (cruddur/checks.py)
     "users",
     "messaging",
     "management",
@@ -125,6 +126,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The cache: Redis when REDIS_URL is set (redis:// or, for ElastiCache, rediss://), else this
 # process's memory, which serves one local process. docs/CACHE.md says what is cached.
 REDIS_URL = env.str("REDIS_URL", default="")
+# Without REDIS_URL, `check --deploy` fails with DEBUG off (cruddur/checks.py) unless the
+# deployment says it runs one process only, where per-process memory is shared by all.
+SINGLE_PROCESS = env.bool("SINGLE_PROCESS", default=False)
 CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="cruddur")  # the event channels' too
 _cache_keys = {
     "KEY_PREFIX": CACHE_KEY_PREFIX,
@@ -181,6 +185,9 @@ AXES_VERBOSE = False
 # per process with the embedded default. Far above what a person does.
 SEND_LIMIT_PER_MINUTE = env.int("SEND_LIMIT_PER_MINUTE", default=60)
 NEW_CONVERSATION_LIMIT_PER_HOUR = env.int("NEW_CONVERSATION_LIMIT_PER_HOUR", default=20)
+# Live event streams one person may hold open in one server process (messaging/events.py): a
+# browser holds one for all its tabs; beyond this, a page polls instead (429, docs/PUSH.md).
+EVENT_STREAMS_PER_PERSON = env.int("EVENT_STREAMS_PER_PERSON", default=10)
 # Password reset emails (users/views.py): per email address typed from one client address (a
 # stranger elsewhere cannot use up the owner's), per client address (flooding many addresses),
 # and a ceiling per email address across all clients, beyond which the page points to the
@@ -217,12 +224,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # In development WhiteNoise serves from the app folders; STATIC_ROOT exists after collectstatic.
 warnings.filterwarnings("ignore", message="No directory at: ")
+# With DEBUG off, WhiteNoise's hashed and compressed files; pages render even before
+# collectstatic has been run (cruddur/staticfiles.py).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "cruddur.staticfiles.ManifestStaticFilesStorage"
     },
 }
 

@@ -12,7 +12,7 @@ Words (used the same way in every module of `messaging`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -58,6 +58,10 @@ class Message:
     text: str
     created_at: datetime
     sort_key: str
+    # A send answers with this set when its idempotency key was already claimed: the message
+    # was stored by an earlier send of the same form, not by this one. Not part of the
+    # message (equality ignores it); messages read from the store never have it.
+    replayed: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

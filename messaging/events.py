@@ -7,10 +7,14 @@ A reader's other tabs hear of a read the same way (their unread counts change).
 
 Brokers: with `REDIS_URL`, Redis pub/sub, so that a sender on one process reaches a reader on
 any other; without it, this process's own (the embedded default: one process). Either way a
-server process keeps its open streams in one `_Streams`; with Redis it holds one connection
-for all of them, subscribed to the pattern of every person's channel, and hands each event to
-the streams open for that person. A stream that cannot be had (Redis down) is refused with
-`EventsUnavailable`, and the page polls instead.
+server process keeps its open streams in one `_Streams`, at most `EVENT_STREAMS_PER_PERSON`
+for one person. With Redis it holds one connection for all of them (`_Subscriber`),
+subscribed to the channels of the people who have a stream open in this process and to no
+others, and hands each event to that person's streams. A stream that cannot be had (Redis
+down) is refused with `EventsUnavailable`, and the page polls instead.
+
+Streams end when the broker goes away and when the server stops (SIGTERM): the browser then
+opens its stream again, on another server behind a load balancer.
 """
 
 from __future__ import annotations
@@ -19,25 +23,43 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis import exceptions as redis_errors
 
+from cruddur.cache import OUTAGE_ERRORS, note_redis_down, redis_is_down
 from cruddur.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
 _QUEUE_SIZE = 64  # events a stream may have waiting; a page needs one to know it must look
 _CONNECT_SECONDS = 2.0
+# The signals a server stops on (uvicorn's, for Ctrl-C and for `kill`, a deploy, a reload).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class EventsUnavailable(ServiceError):
     """No event stream can be had now (the broker is down): poll instead."""
+
+
+class TooManyStreams(Exception):
+    """This person has `EVENT_STREAMS_PER_PERSON` streams open in this process already: the
+    page polls instead. (A browser holds one, shared by its tabs; more are other browsers and
+    devices, or streams a page left behind.)"""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(
+            f"Live updates are on in {limit} of your pages already; "
+            "this one checks for new messages by itself instead."
+        )
 
 
 @dataclass(frozen=True)
@@ -60,7 +82,7 @@ class Change:
 class Stream:
     """One open event stream of one person in this process."""
 
-    ENDED = None  # put in the queue when the broker went away: the stream ends
+    ENDED = None  # put in the queue when the broker went away or the server stops
 
     def __init__(self, streams: _Streams, user_uuid: str):
         self.user_uuid = user_uuid
@@ -89,24 +111,44 @@ class Stream:
 
 
 class _Streams:
-    """The streams open in this process, by person."""
+    """The streams open in this process, by person. `on_last_closed(user_uuid)` is called
+    when a person's last stream here closes (the Redis broker stops listening for them)."""
 
-    def __init__(self):
+    def __init__(self, on_last_closed: Callable[[str], None] | None = None):
         self._by_user: dict[str, set[Stream]] = {}
         self._lock = threading.Lock()
+        self._on_last_closed = on_last_closed
+        self._stopping = False
 
     def add(self, user_uuid: str) -> Stream:
+        """A new stream for this person, or TooManyStreams."""
+        _end_streams_when_the_server_stops()
+        limit = settings.EVENT_STREAMS_PER_PERSON
         stream = Stream(self, user_uuid)
         with self._lock:
+            if len(self._by_user.get(user_uuid, ())) >= limit:
+                raise TooManyStreams(limit)
             self._by_user.setdefault(user_uuid, set()).add(stream)
+            stopping = self._stopping
+        if stopping:
+            stream.offer(Stream.ENDED)  # opened as the server stops: to another server
         return stream
 
     def remove(self, stream: Stream) -> None:
         with self._lock:
             open_streams = self._by_user.get(stream.user_uuid, set())
+            if stream not in open_streams:
+                return
             open_streams.discard(stream)
-            if not open_streams:
-                self._by_user.pop(stream.user_uuid, None)
+            last = not open_streams
+            if last:
+                del self._by_user[stream.user_uuid]
+        if last and self._on_last_closed:
+            self._on_last_closed(stream.user_uuid)
+
+    def has(self, user_uuid: str) -> bool:
+        with self._lock:
+            return user_uuid in self._by_user
 
     def deliver(self, user_uuid: str, change: Change) -> None:
         with self._lock:
@@ -120,9 +162,49 @@ class _Streams:
         for stream in streams:
             stream.offer(Stream.ENDED)
 
+    def stop(self) -> None:
+        """The server is stopping: end every stream, and those opened from now on at once."""
+        with self._lock:
+            self._stopping = True
+        self.end_all()
+
     def __len__(self) -> int:
         with self._lock:
             return sum(len(group) for group in self._by_user.values())
+
+
+def _end_streams_when_the_server_stops() -> None:
+    """Make the server's stop signals end every stream in this process first.
+
+    On SIGTERM (a deploy, `kill`, a reload) uvicorn stops accepting connections and waits for
+    the responses in flight to finish; a stream never finishes by itself, so it would wait
+    until it is killed, cutting every stream mid-response. Ended instead, each response
+    finishes cleanly, the server exits at once, and each page's EventSource opens its stream
+    again (on another server, behind a load balancer).
+
+    The handler goes on top of the server's own (uvicorn's), which it then calls, and only
+    from the main thread, where handlers are set: called as each stream opens, since uvicorn
+    sets its handlers after importing the application. A signal with no Python handler (the
+    default action, which ends the process at once) is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in _STOP_SIGNALS:
+        server_handler = signal.getsignal(signum)
+        if not callable(server_handler) or getattr(server_handler, "ends_streams", False):
+            continue
+
+        def handler(signum, frame, server_handler=server_handler):
+            # Not here: the signal may have come while this thread holds the streams' lock.
+            threading.Thread(target=_stop_every_stream, name="stop-streams").start()
+            server_handler(signum, frame)
+
+        handler.ends_streams = True
+        signal.signal(signum, handler)
+
+
+def _stop_every_stream() -> None:
+    get_broker().streams.stop()
 
 
 class LocalBroker:
@@ -139,66 +221,173 @@ class LocalBroker:
 
 
 class RedisBroker:
-    """Redis pub/sub: one channel per person, `<CACHE_KEY_PREFIX>:events:<uuid>`."""
+    """Redis pub/sub: one channel per person, `<CACHE_KEY_PREFIX>:events:<uuid>`.
+
+    Publishing shares the cache's memory of an outage (cruddur/cache.py): while Redis is
+    known to be unreachable a send does not pay a connect timeout per participant."""
 
     def __init__(self, url: str, prefix: str):
         import redis
 
         self.url = url
         self.prefix = f"{prefix}:events:"
-        self.streams = _Streams()
+        self.streams = _Streams(on_last_closed=self._unfollow)
         self._publisher = redis.Redis.from_url(
             url, socket_connect_timeout=0.5, socket_timeout=0.5, retry=None
         )
-        self._listener: asyncio.Task | None = None
-        self._ready: asyncio.Event | None = None  # set once the listener knows how it went
-        self._connected = False
+        self._subscriber: _Subscriber | None = None
 
     def publish(self, user_uuid: str, change: Change) -> None:
-        self._publisher.publish(self.prefix + user_uuid, change.dumps())
+        if redis_is_down(self.url):
+            raise EventsUnavailable("Redis is not answering.")
+        try:
+            self._publisher.publish(self.prefix + user_uuid, change.dumps())
+        except OUTAGE_ERRORS as error:
+            note_redis_down(self.url, error)
+            raise
 
     async def open_stream(self, user_uuid: str) -> Stream:
-        loop = asyncio.get_running_loop()
-        listener = self._listener
-        if listener is None or listener.done() or listener.get_loop() is not loop:
-            self._ready = asyncio.Event()
-            self._listener = loop.create_task(self._listen(self._ready))
+        if redis_is_down(self.url):
+            raise EventsUnavailable("Redis is not answering.")
+        subscriber = await self._subscriber_here()
+        stream = self.streams.add(user_uuid)
+        followed = False
         try:
-            await asyncio.wait_for(self._ready.wait(), _CONNECT_SECONDS)
+            await subscriber.follow(user_uuid)
+            followed = True
+        except (TimeoutError, redis_errors.RedisError, OSError) as error:
+            raise EventsUnavailable("Redis is not answering.") from error
+        finally:
+            if not followed:
+                stream.close()
+        return stream
+
+    async def _subscriber_here(self) -> _Subscriber:
+        """This event loop's subscriber, connected (one per loop: uvicorn runs one)."""
+        loop = asyncio.get_running_loop()
+        subscriber = self._subscriber
+        if subscriber is None or subscriber.done or subscriber.loop is not loop:
+            subscriber = self._subscriber = _Subscriber(self.url, self.prefix, self.streams)
+        try:
+            await asyncio.wait_for(subscriber.ready.wait(), _CONNECT_SECONDS)
         except TimeoutError:
             raise EventsUnavailable("Redis is not answering.") from None
-        if not self._connected:
+        if not subscriber.connected:
             raise EventsUnavailable("Redis is not answering.")
-        return self.streams.add(user_uuid)
+        return subscriber
 
-    async def _listen(self, ready: asyncio.Event) -> None:
-        """Receive every person's events and hand them to the streams open here."""
+    def _unfollow(self, user_uuid: str) -> None:
+        subscriber = self._subscriber
+        if subscriber is not None and not subscriber.done:
+            subscriber.unfollow_soon(user_uuid)
+
+
+class _Subscriber:
+    """One Redis connection on one event loop, subscribed to the channels of the people with
+    a stream open in this process, so that it receives their events and no one else's.
+
+    A person's channel is subscribed when their first stream opens here (`follow`, which
+    returns once Redis confirmed it) and unsubscribed when their last one closes. One change
+    of subscriptions at a time, each deciding from the streams open at that moment, so a
+    stream that closes as another opens leaves the channel subscribed. When Redis goes away
+    every stream ends (the pages reconnect, or poll while Redis is away)."""
+
+    def __init__(self, url: str, prefix: str, streams: _Streams):
         import redis.asyncio as aioredis
-        from redis.exceptions import RedisError
 
-        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1, retry=None)
+        self.loop = asyncio.get_running_loop()
+        self.prefix = prefix
+        self.streams = streams
+        self.ready = asyncio.Event()  # set once it knows whether it connected
+        self.connected = False
+        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=1, retry=None)
+        self._pubsub = self._client.pubsub()
+        self._following: set[str] = set()  # the people whose channel is subscribed
+        self._changing = asyncio.Lock()
+        self._confirmations: dict[str, asyncio.Event] = {}  # by channel
+        self._unfollowing: set[asyncio.Task] = set()
+        self._task = self.loop.create_task(self._listen())
+
+    @property
+    def done(self) -> bool:
+        return self._task.done()
+
+    async def follow(self, user_uuid: str) -> None:
+        """Receive this person's events (once Redis confirmed the subscription)."""
+        async with self._changing:
+            if not self.connected:
+                raise EventsUnavailable("Redis is not answering.")
+            if user_uuid in self._following:
+                return
+            channel = self.prefix + user_uuid
+            confirmed = self._confirmations[channel] = asyncio.Event()
+            try:
+                await self._pubsub.subscribe(channel)
+                # Sent: unsubscribed when their streams close, even if unconfirmed.
+                self._following.add(user_uuid)
+                await asyncio.wait_for(confirmed.wait(), _CONNECT_SECONDS)
+            finally:
+                self._confirmations.pop(channel, None)
+            if not self.connected:
+                raise EventsUnavailable("Redis is not answering.")
+
+    def unfollow_soon(self, user_uuid: str) -> None:
+        """From any thread: stop receiving this person's events unless a stream of theirs is
+        open by then."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: so is the connection
+            self.loop.call_soon_threadsafe(self._start_unfollowing, user_uuid)
+
+    def _start_unfollowing(self, user_uuid: str) -> None:
+        task = self.loop.create_task(self._unfollow(user_uuid))
+        self._unfollowing.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._unfollowing.discard)
+
+    async def _unfollow(self, user_uuid: str) -> None:
+        async with self._changing:
+            if user_uuid not in self._following or self.streams.has(user_uuid):
+                return
+            try:
+                await self._pubsub.unsubscribe(self.prefix + user_uuid)
+            except (redis_errors.RedisError, OSError) as error:
+                # The connection is going: the listener sees it and ends every stream.
+                logger.info("could not unsubscribe from %s: %s", user_uuid, error)
+                return
+            self._following.discard(user_uuid)
+
+    async def _listen(self) -> None:
+        """Read what Redis sends on the connection: confirmations and events."""
         try:
-            async with client.pubsub() as pubsub:
-                await pubsub.psubscribe(self.prefix + "*")
-                self._connected = True
-                ready.set()
-                async for message in pubsub.listen():
-                    if message["type"] != "pmessage":
-                        continue
-                    user_uuid = message["channel"].decode().removeprefix(self.prefix)
-                    try:
-                        change = Change.loads(message["data"])
-                    except (ValueError, KeyError, TypeError):
-                        logger.warning("ignored a malformed event on %s", message["channel"])
-                        continue
-                    self.streams.deliver(user_uuid, change)
-        except (RedisError, OSError) as error:
+            await self._pubsub.connect()
+            self.connected = True
+            self.ready.set()
+            while True:
+                message = await self._pubsub.get_message(timeout=None)  # wait for one
+                if message is not None:
+                    self._receive(message)
+        except (redis_errors.RedisError, OSError) as error:
             logger.warning("event streams lost Redis: %s", error)
         finally:
-            self._connected = False
-            ready.set()  # wake anyone waiting: they see it did not connect
+            self.connected = False
+            self.ready.set()  # wake anyone waiting: they see it did not connect
+            for confirmed in self._confirmations.values():
+                confirmed.set()
             self.streams.end_all()  # the pages reconnect, or poll while Redis is away
-            await client.aclose()
+            await self._pubsub.aclose()
+            await self._client.aclose()
+
+    def _receive(self, message: dict) -> None:
+        channel = message["channel"].decode()
+        if message["type"] == "subscribe":
+            confirmed = self._confirmations.get(channel)
+            if confirmed is not None:
+                confirmed.set()
+        elif message["type"] == "message":
+            try:
+                change = Change.loads(message["data"])
+            except (ValueError, KeyError, TypeError):
+                logger.warning("ignored a malformed event on %s", channel)
+                return
+            self.streams.deliver(channel.removeprefix(self.prefix), change)
 
 
 @cache

@@ -187,7 +187,7 @@ class InMemoryStore:
     ) -> Message:
         sent = self.sent.get((sender.uuid, idempotency_key)) if idempotency_key else None
         if sent is not None:
-            return sent
+            return replace(sent, replayed=True)
         participants = self._participants(conversation_uuid)
         if sender.uuid not in {entry.owner_uuid for entry in participants}:
             raise NotFound("That conversation does not exist.")
@@ -226,7 +226,7 @@ class InMemoryStore:
         with self._lock:
             sent = self.sent.get((sender.uuid, idempotency_key)) if idempotency_key else None
             if sent is not None:
-                return sent.conversation_uuid, sent
+                return sent.conversation_uuid, replace(sent, replayed=True)
             pair = self._pair(sender.uuid, recipient.uuid)
             conversation_uuid = self.pairs.get(pair)
             if conversation_uuid is None:
@@ -234,6 +234,11 @@ class InMemoryStore:
                 self.pairs[pair] = conversation_uuid
                 self._put_entries(conversation_uuid, (sender, recipient))
             return conversation_uuid, self._send(conversation_uuid, sender, text, idempotency_key)
+
+    def sent_message(self, *, sender_uuid: str, idempotency_key: str) -> Message | None:
+        self._call("sent_message")
+        sent = self.sent.get((sender_uuid, idempotency_key))
+        return replace(sent, replayed=True) if sent is not None else None
 
     def _put_entries(self, conversation_uuid: str, participants: tuple[UserRef, UserRef]) -> None:
         for owner, other in (participants, participants[::-1]):

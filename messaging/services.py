@@ -2,8 +2,12 @@
 
 The rules live here, once: what a message may hold (`clean_message_text`), that only
 participants post (`messaging.access`), whom one may write to (`messaging.policy`, asked by
-`_check_may_send` for every send) and how fast (`MESSAGES`, `NEW_CONVERSATIONS`). Forms and
+`_check_may_send` for every send) and how fast (`MESSAGES`, `NEW_CONVERSATIONS`, counted by
+`_counted_send` per message stored: a form sent again is not counted again). Forms and
 views ask these functions; the store only keeps the data consistent.
+
+Reading never fails because marking read did: a page or a live poll whose reads worked is
+shown when the store cannot record the reading now (`_record_reading`).
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ def _check_may_send(
     starting: bool,
     already_talking: Callable[[], bool] = lambda: True,
 ) -> None:
-    """SendRefused unless `sender` may send this message now: the policy, then the limits.
+    """SendRefused unless `sender` may write to the recipient (the policy; the limits are
+    `_counted_send`'s).
 
     Costs one indexed SQL query (the two profiles as committed now, never the cache) and no
     DynamoDB request, except `already_talking` when the recipient's setting makes it matter.
@@ -99,13 +104,35 @@ def _check_may_send(
     )
     if refused:
         raise SendRefused(refused.message)
+
+
+def _counted_send(
+    *, sender: User, starting: bool, idempotency_key: str | None, store: Callable[[], Message]
+) -> Message:
+    """`store()` (the store's write of the message), counted against the sender's limits;
+    SendLimited when one is reached.
+
+    A form sent again whose message is already stored (its token claimed) is not counted: the
+    store answers it `replayed` and the count is given back. At the limit, such a form is
+    looked up before it is refused (two reads, only then), and answered with its message.
+    """
+    subject = str(sender.uuid)
+    counted = (MESSAGES, NEW_CONVERSATIONS) if starting else (MESSAGES,)
     try:
-        if starting:
-            limits.take(str(sender.uuid), MESSAGES, NEW_CONVERSATIONS)
-        else:
-            limits.take(str(sender.uuid), MESSAGES)
+        limits.take(subject, *counted)
     except limits.LimitReached as reached:
-        raise SendLimited(reached) from None
+        stored = None
+        if idempotency_key:
+            stored = get_store().sent_message(sender_uuid=subject, idempotency_key=idempotency_key)
+        if stored is None:
+            raise SendLimited(reached) from None
+        # take() counted one against each limit up to the one it refused at.
+        limits.give_back(subject, *counted[: counted.index(reached.limit) + 1])
+        return stored
+    message = store()
+    if message.replayed:
+        limits.give_back(subject, *counted)
+    return message
 
 
 def user_ref(user: User) -> UserRef:
@@ -128,12 +155,17 @@ def send_message(
     participants = get_participants_for_member(user=sender, conversation_uuid=conversation_uuid)
     other = participants[0].other_user.uuid
     _check_may_send(sender=sender, recipient_uuid=other, starting=False)
-    message = get_store().create_message(
-        conversation_uuid=participants[0].conversation_uuid,
-        sender=user_ref(sender),
-        text=text,
-        participants=participants,
+    message = _counted_send(
+        sender=sender,
+        starting=False,
         idempotency_key=idempotency_key,
+        store=lambda: get_store().create_message(
+            conversation_uuid=participants[0].conversation_uuid,
+            sender=user_ref(sender),
+            text=text,
+            participants=participants,
+            idempotency_key=idempotency_key,
+        ),
     )
     _announce(message, [entry.owner_uuid for entry in participants])
     return message
@@ -158,14 +190,19 @@ def start_conversation(
             selectors.find_conversation(user=sender, other=recipient) is not None
         ),
     )
-    conversation_uuid, message = get_store().create_conversation(
-        sender=user_ref(sender),
-        recipient=user_ref(recipient),
-        text=text,
+    message = _counted_send(
+        sender=sender,
+        starting=True,
         idempotency_key=idempotency_key,
+        store=lambda: get_store().create_conversation(
+            sender=user_ref(sender),
+            recipient=user_ref(recipient),
+            text=text,
+            idempotency_key=idempotency_key,
+        )[1],
     )
     _announce(message, [str(sender.uuid), str(recipient.uuid)])
-    return conversation_uuid
+    return message.conversation_uuid
 
 
 def _announce(message: Message, people: list[str]) -> None:
@@ -201,7 +238,8 @@ def read_conversation(
 ) -> selectors.ConversationPage:
     """A page of a conversation. The newest page (no `before`) shown to the person marks the
     conversation read: it shows the newest message. An older page, or `marks_read` off (a
-    HEAD request, a form sent back with an error), marks nothing."""
+    HEAD request, a form sent back with an error), marks nothing. The page is shown even when
+    the store cannot mark it read now (`_record_reading`)."""
     marks_read = marks_read and before is None
     page = selectors.conversation_page(
         user=user, conversation_uuid=conversation_uuid, before=before, reading=marks_read
@@ -211,33 +249,64 @@ def read_conversation(
     return page
 
 
-def mark_read(*, entry: InboxEntry) -> None:
-    """Clear the owner's unread count for this conversation (nothing to do if already read)."""
-    if entry.unread:
-        get_store().mark_read(
-            owner_uuid=entry.owner_uuid,
-            conversation_uuid=entry.conversation_uuid,
-            sort_key=entry.sort_key,
-            unread=entry.unread,
-        )
+def mark_read(*, entry: InboxEntry) -> bool:
+    """Clear the owner's unread count for this conversation (nothing to do if already read).
+    False if the store could not (`_record_reading`): the count stays as it was."""
+    if not entry.unread:
+        return True
+    return _record_reading(
+        owner_uuid=entry.owner_uuid,
+        conversation_uuid=entry.conversation_uuid,
+        sort_key=entry.sort_key,
+        unread=entry.unread,
+    )
 
 
-def mark_read_up_to(*, user: User, conversation_uuid: str, sort_key: str, unread: int) -> None:
+def mark_read_up_to(*, user: User, conversation_uuid: str, sort_key: str, unread: int) -> bool:
     """Clear `user`'s unread count for a conversation open on screen (the live poll).
 
     The poll has not read the user's entry (that would be a second read per poll), so it says
     where it believes the entry is: at `sort_key`, the newest message it has shown, holding
     `unread`, the other person's messages it has shown since the last read. The store writes
     only if the entry is exactly that; otherwise it reads the entry again and clears it there.
-    Membership must already be proven (live_tokens.check_live_token).
+    Membership must already be proven (live_tokens.check_live_token). False if the store could
+    not (`_record_reading`).
     """
-    if unread > 0:
+    if unread <= 0:
+        return True
+    return _record_reading(
+        owner_uuid=str(user.uuid),
+        conversation_uuid=conversation_uuid,
+        sort_key=sort_key,
+        unread=unread,
+    )
+
+
+def _record_reading(*, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int) -> bool:
+    """The store's mark_read, which never fails the reading it follows: True when written.
+
+    The reads worked and the person has the messages on screen; that the store refuses writes
+    now (throttled, unreachable) or the entry kept moving (a lost race) must not turn that
+    into an error page. The count stays, and the next view or live poll clears it. One warning
+    line each, no traceback: during a write outage every page view logs it.
+    """
+    try:
         get_store().mark_read(
-            owner_uuid=str(user.uuid),
+            owner_uuid=owner_uuid,
             conversation_uuid=conversation_uuid,
             sort_key=sort_key,
             unread=unread,
         )
+    except StoreError as error:
+        logger.warning(
+            "Could not mark conversation %s read for %s (it stays unread): %s: %s",
+            conversation_uuid,
+            owner_uuid,
+            type(error).__name__,
+            error,
+        )
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -258,7 +327,8 @@ def catch_up(
 
     `unread` is how many of the other person's messages the page has shown since the last
     read. With `mark_read` (the tab is in front) those and the new ones are marked read: one
-    write, only when there is something to mark. Membership must already be proven
+    write, only when there is something to mark; when the store cannot write it, the answer
+    keeps them unread, so the page asks again. Membership must already be proven
     (live_tokens.check_live_token): when nothing is new this is one Query and no SQL.
     """
     messages = selectors.new_messages(
@@ -267,11 +337,14 @@ def catch_up(
     for message in messages:
         unread = 0 if message.is_mine else unread + 1  # sending means reading
     newest = messages[-1].sort_key if messages else after
-    marked = mark_read and unread > 0
-    if marked:
-        mark_read_up_to(
+    marked = (
+        mark_read
+        and unread > 0
+        and mark_read_up_to(
             user=user, conversation_uuid=conversation_uuid, sort_key=newest, unread=unread
         )
+    )
+    if marked:
         unread = 0
     return CatchUp(
         messages=messages,

@@ -67,7 +67,8 @@ class MessageStore(Protocol):
         `participants`: both entries as the caller has just read them (its membership check),
         so the store need not read them again. NotFound if the sender is not a participant.
         `idempotency_key`: of all sends by one sender with one key (concurrent, or retried
-        after a lost answer), one stores a message and every one returns that message.
+        after a lost answer), one stores a message and every one returns that message; the
+        others return it `replayed` (they stored nothing).
         """
 
     def create_conversation(
@@ -81,6 +82,10 @@ class MessageStore(Protocol):
         """A new conversation with its first message; one per pair, also when both people
         start it at the same moment (then the message goes into the one that exists).
         `idempotency_key` as for `create_message`."""
+
+    def sent_message(self, *, sender_uuid: str, idempotency_key: str) -> Message | None:
+        """The message a send by this sender with this key stored, `replayed` as a send with
+        the key would return it now; None if no send with it was stored (or it expired)."""
 
     def mark_read(
         self, *, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int

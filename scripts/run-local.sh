@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the emulator (management/emulator.py: moto's server for DynamoDB, Streams and
-# Cognito), migrations, seed data, Django. Ctrl-C stops both servers.
+# Cognito), migrations, seed data, Django. Ctrl-C, or a SIGTERM to this script or to its `make`
+# (which passes SIGTERM on to this script alone), stops both servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,8 +57,23 @@ $PY manage.py cognito_sync
 echo
 echo "Cruddur Messages: http://${DJANGO_ADDR}/  (log in as andrewbrown; password in README.md)"
 echo "Emulator: ${AWS_ENDPOINT_URL}  user pool: ${AWS_COGNITO_USER_POOL_ID}  (Ctrl-C stops both)"
+# Started in the background and waited for, so that a signal reaches this script's traps: bash
+# runs no trap until a foreground child ends. A SIGTERM to uvicorn's reloader ends its server
+# process first; the EXIT trap then stops the emulator.
+server_pid=
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  exit "$1"
+}
+trap 'stop_server 130' INT
+trap 'stop_server 143' TERM
 # The ASGI server (DESIGN.md): the pages, and the event streams that hold no thread while open.
 # WhiteNoise serves the static files; --reload restarts on code changes like runserver did.
 $PY -m uvicorn cruddur.asgi:application --host "${DJANGO_ADDR%:*}" --port "${DJANGO_ADDR##*:}" \
   --lifespan off --timeout-graceful-shutdown 2 \
-  --reload --reload-dir cruddur --reload-dir messaging --reload-dir users --reload-dir management
+  --reload --reload-dir cruddur --reload-dir messaging --reload-dir users --reload-dir management &
+server_pid=$!
+wait "$server_pid"

@@ -46,23 +46,30 @@ def server_env(moto_endpoint: str, **overrides: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """`cruddur.asgi:application` under uvicorn on a free port of its own."""
+    """`cruddur.asgi:application` under uvicorn on a free port of its own. On SIGTERM uvicorn
+    waits `graceful_shutdown_seconds` for the responses in flight, or as long as they take
+    with None (uvicorn's default, as the production command in the README)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, graceful_shutdown_seconds: float | None = 1
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.log_path = log_path
+        self.graceful_shutdown_seconds = graceful_shutdown_seconds
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        command = [sys.executable, "-m", "uvicorn", "cruddur.asgi:application", "--host",
+                   "127.0.0.1", "--port", str(self.port), "--lifespan", "off", "--log-level",
+                   "warning"]  # fmt: skip
+        if self.graceful_shutdown_seconds is not None:
+            command += ["--timeout-graceful-shutdown", str(self.graceful_shutdown_seconds)]
         with open(self.log_path, "a") as log:  # the process keeps its own copy of the file
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "cruddur.asgi:application", "--host",
-                 "127.0.0.1", "--port", str(self.port), "--lifespan", "off", "--log-level",
-                 "warning", "--timeout-graceful-shutdown", "1"],
-                env=self.env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                command, env=self.env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 30
         while True:
             try:

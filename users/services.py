@@ -59,6 +59,11 @@ def find_seed_user(seed: SeedUser) -> User | None:
     )
 
 
+def missing_seed_users() -> list[SeedUser]:
+    """The seed users `seed_users` would create now."""
+    return [seed for seed in SEED_USERS if find_seed_user(seed) is None]
+
+
 @transaction.atomic
 def seed_users(*, password: str = DEFAULT_SEED_PASSWORD, reset: bool = False) -> list[SeedResult]:
     """Create the seed users that are missing, with `password`. Existing ones are not saved

@@ -4,6 +4,10 @@ Settings come from Django (`AWS_ENDPOINT_URL`, `AWS_DEFAULT_REGION`, `DDB_MESSAG
 `AWS_MAX_ATTEMPTS`) or, when no Django project is configured (the Lambda), from the
 environment variables of the same names. Clients are never built at import time: moto must
 start before one is made.
+
+Each store gets two clients of the same table, differing only in their retry budget
+(cruddur/aws.py): `AWS_MAX_ATTEMPTS` for sends, jobs and administration, and the interactive
+budget for the reads and mark-reads that pages and live polls wait on.
 """
 
 from __future__ import annotations
@@ -75,19 +79,35 @@ def get_dynamo_store(*, prod: bool = False) -> DynamoStore:
         if store is None:
             # boto3 sessions are not thread-safe (clients are): a new one, under the lock. A
             # new session also reads credentials afresh.
-            client = boto3.session.Session().client(
-                "dynamodb",
-                **aws.client_kwargs(
-                    endpoint_url=endpoint_url,
-                    region=config.region,
-                    max_attempts=config.max_attempts,
-                    connect_timeout=_CONNECT_TIMEOUT,
-                    read_timeout=_READ_TIMEOUT,
-                    max_pool_connections=_POOL_CONNECTIONS,
+            session = boto3.session.Session()
+            quick = aws.interactive_attempts(config.max_attempts)
+            store = _stores[key] = DynamoStore(
+                Table(
+                    client=_client(session, config, endpoint_url, config.max_attempts),
+                    name=config.table_name,
+                ),
+                interactive=Table(
+                    client=_client(session, config, endpoint_url, quick),
+                    name=config.table_name,
+                    write_attempts=quick,
                 ),
             )
-            store = _stores[key] = DynamoStore(Table(client=client, name=config.table_name))
     return store
+
+
+def _client(session, config: AwsSettings, endpoint_url: str | None, max_attempts: int):
+    # Both clients of a store from one session: the second one reuses the loaded model.
+    return session.client(
+        "dynamodb",
+        **aws.client_kwargs(
+            endpoint_url=endpoint_url,
+            region=config.region,
+            max_attempts=max_attempts,
+            connect_timeout=_CONNECT_TIMEOUT,
+            read_timeout=_READ_TIMEOUT,
+            max_pool_connections=_POOL_CONNECTIONS,
+        ),
+    )
 
 
 def get_table(*, prod: bool = False) -> Table:

@@ -2,6 +2,10 @@
 
 Reads are one Query or GetItem each. Writes are one transaction each, planned by a small
 function that reads what it must, and retried by `Table.transact` when they lose a race.
+
+Two table clients, differing in their retry budget (cruddur/aws.py): `interactive` for every
+read and for `mark_read`, what a page or a live poll waits on and can do without; `table`
+for sends and the jobs, which may wait for a retry rather than fail.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +42,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _answered(sent: Message, message_uuid: str) -> Message:
+    """The message found under a send's key, as that send answers it: `replayed` unless it is
+    the send's own (its first attempt committed, and botocore's retry of it found the key)."""
+    return sent if sent.message_uuid == message_uuid else replace(sent, replayed=True)
+
+
 def check_pair_of_entries(entries: list[dict[str, Any]]) -> None:
     # A conversation has exactly one entry per participant. Anything else is a GSI that has
     # not caught up with a concurrent move (reads on a GSI are eventually consistent): writing
@@ -49,15 +60,16 @@ def check_pair_of_entries(entries: list[dict[str, Any]]) -> None:
 class DynamoStore:
     """The message store over one table (see the package docstring for the key schema)."""
 
-    def __init__(self, table: Table):
-        self.table = table
+    def __init__(self, table: Table, *, interactive: Table | None = None):
+        self.table = table  # sends, jobs, administration: AWS_MAX_ATTEMPTS
+        self.interactive = interactive or table  # reads and mark_read: a small budget
         self._current = False
         self._current_checked_at: float | None = None
 
     # --- reads ---
 
     def _query(self, **params: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        response = self.table.query(**params)
+        response = self.interactive.query(**params)
         return [items.to_plain(item) for item in response["Items"]], response
 
     def list_conversations(
@@ -164,7 +176,7 @@ class DynamoStore:
         user's own inbox entries for the other person and writes the PAIR item it lacked, so
         the next lookup is one read. A table this app made or migrated skips that.
         """
-        item = self.table.get(items.pair_pk(user_uuid, other_user_uuid), items.PAIR_SORT_KEY)
+        item = self.interactive.get(items.pair_pk(user_uuid, other_user_uuid), items.PAIR_SORT_KEY)
         if item is not None:
             return items.conversation_of_pair(item)
         if self._table_is_current():
@@ -188,9 +200,9 @@ class DynamoStore:
     def _legacy_conversation(self, user_uuid: str, other_user_uuid: str) -> str | None:
         """The newest conversation among `user_uuid`'s inbox entries with the other person
         (pages of the user's own partition, filtered; bounded by the size of one inbox)."""
-        for page in self.table.pages(
+        for page in self.interactive.pages(
             "query",
-            TableName=self.table.name,
+            TableName=self.interactive.name,
             KeyConditionExpression="pk = :pk AND sk < :counter",
             FilterExpression="user_uuid = :other",
             ExpressionAttributeValues={
@@ -254,14 +266,14 @@ class DynamoStore:
         """The send transaction. With an `idempotency_key` it also claims the key (a SENT
         item, conditioned on there being none): of several sends with one key, concurrent or
         retried after a lost answer, exactly one commits, and every other one finds the key
-        claimed, reads where its message is, and returns that message."""
+        claimed, reads where its message is, and returns that message, `replayed`."""
         message_uuid = str(uuid.uuid4())
 
         def plan(attempt: Attempt[Message]) -> Write[Message] | Done[Message]:
             if idempotency_key and attempt.number:
                 sent = self._sent_message(sender.uuid, idempotency_key)
                 if sent is not None:
-                    return Done(sent)
+                    return Done(_answered(sent, message_uuid))
             entries = known if known is not None and attempt.number == 0 else None
             if entries is None:
                 entries = self._entry_items(conversation_uuid)
@@ -305,12 +317,20 @@ class DynamoStore:
         item = items.sent_item(sender_uuid, idempotency_key, message, now=now)
         return [actions.claim(self.table.name, item, now=now)]
 
+    def sent_message(self, *, sender_uuid: str, idempotency_key: str) -> Message | None:
+        """The message a send by `sender_uuid` with this key stored, `replayed`, as a send with
+        the key would answer now; None if none did (two consistent GetItems, one on a miss)."""
+        sent = self._sent_message(sender_uuid, idempotency_key)
+        return replace(sent, replayed=True) if sent is not None else None
+
     def _sent_message(self, sender_uuid: str, idempotency_key: str) -> Message | None:
         """The message a send with this key stored, if one did (and the key has not expired)."""
-        sent = self.table.get(items.sent_pk(sender_uuid, idempotency_key), items.SENT_SORT_KEY)
+        sent = self.interactive.get(
+            items.sent_pk(sender_uuid, idempotency_key), items.SENT_SORT_KEY
+        )
         if sent is None or items.is_expired(sent, now=utcnow()):
             return None
-        stored = self.table.get(items.messages_pk(sent["group_uuid"]), sent["message_sk"])
+        stored = self.interactive.get(items.messages_pk(sent["group_uuid"]), sent["message_sk"])
         return items.message_from_item(stored) if stored else None
 
     def create_conversation(
@@ -333,7 +353,7 @@ class DynamoStore:
             if idempotency_key and attempt.number:
                 sent = self._sent_message(sender.uuid, idempotency_key)
                 if sent is not None:
-                    return Done((sent.conversation_uuid, sent))
+                    return Done((sent.conversation_uuid, _answered(sent, message_uuid)))
             found = self.find_conversation(user_uuid=sender.uuid, other_user_uuid=recipient.uuid)
             if found:
                 return Done((found, None))
@@ -399,7 +419,9 @@ class DynamoStore:
                 return Done(None)
             return Write(actions.set_unread(self.table.name, item, 0, read_up_to=item["sk"]), None)
 
-        self.table.transact(plan, what="mark the conversation read")
+        # A page waits on it and can do without it (the next view marks it read): the small
+        # budget, so a busy conversation's entry is planned again once, not until it wins.
+        self.interactive.transact(plan, what="mark the conversation read")
 
     def advance_inboxes(self, *, message: Message) -> int:
         """Pattern D for a message already stored (the DynamoDB Streams handler).

@@ -3,6 +3,10 @@
 Every request goes through `Table.call` (or `Table.pages`, `Table.wait`): the one place for
 error translation, capacity metering and logging. `Table.transact` is the one retry loop for
 conditional transactions, and `Table.batch_write` the one batch writer.
+
+A table's retry budget is its client's (botocore's attempts) and its `write_attempts` (how
+often `transact` plans a write again after a lost race): the factory builds one table client
+for what may wait and one for what a page waits on (cruddur/aws.py sets both budgets).
 """
 
 from __future__ import annotations
@@ -125,6 +129,7 @@ class Table:
 
     client: Any
     name: str
+    write_attempts: int = _WRITE_ATTEMPTS  # plans `transact` writes before it gives up
     on_aws: bool = field(init=False)  # on AWS, ConsumedCapacity is the bill
 
     def __post_init__(self) -> None:
@@ -251,7 +256,7 @@ class Table:
         write, `Done`; it raises `Stale` when what it read cannot be written against yet.
         """
         attempt: Attempt[T] = Attempt(number=0)
-        for number in range(_WRITE_ATTEMPTS):
+        for number in range(self.write_attempts):
             try:
                 step = plan(attempt)
             except Stale as stale:

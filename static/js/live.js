@@ -9,6 +9,13 @@
 // was closed is missed. When there is no stream (no EventSource, the server refuses it, a
 // proxy that buffers) the script polls the same endpoints on a timer, as before.
 //
+// One stream per browser, not per tab (a browser opens at most 6 connections to a host over
+// HTTP/1.1): the tab holding a Web Lock opens it and passes what it says to the other tabs
+// over a BroadcastChannel; when that tab closes, the lock and the stream pass to another.
+// The server ends the stream of a session that ended with `signed-out`: every tab reloads,
+// and the server answers with the login page (as it does when a poll finds the person
+// signed out).
+//
 // The server renders every row, message and badge with the pages' own templates. A poll answers
 // an HTML fragment whose root element carries the state in data-* attributes; this script
 // parses it with DOMParser (which runs no scripts) and swaps its elements in. The only text of
@@ -335,8 +342,10 @@
           if (retryable(error)) {
             failures += 1;
             if (failures >= PAUSED_AFTER) showPaused(true);
+          } else if (error.status === 403) {
+            signedOut(); // elsewhere: in another tab, another browser, by a password change
           } else {
-            stopped = true; // signed out: the next page load starts again
+            stopped = true; // the next page load starts again
           }
         }
       )
@@ -357,12 +366,21 @@
     if (stopped || document.visibilityState === "hidden") return;
     // With the stream open, only a conversation still catching up looks again by itself.
     if (streaming && !failures && !(thread && thread.behind)) return;
-    var delay = INTERVAL;
-    if (failures) {
-      // Exponential backoff with some jitter, so tabs do not come back all at once.
-      delay = Math.min(MAX_DELAY, INTERVAL * Math.pow(2, failures)) * (0.8 + Math.random() * 0.4);
-    }
-    timer = setTimeout(tick, delay);
+    // Exponential backoff while polls fail.
+    var delay = failures ? Math.min(MAX_DELAY, INTERVAL * Math.pow(2, failures)) : INTERVAL;
+    timer = setTimeout(tick, jitter(delay));
+  }
+
+  // Up to a fifth sooner (never later than promised): pages that lost the same server, or
+  // its stream, do not all come back at the same moment.
+  function jitter(delay) {
+    return delay * (0.8 + Math.random() * 0.2);
+  }
+
+  // The session is over: reloading shows the login page, which brings the person back here.
+  function signedOut() {
+    stopped = true;
+    window.location.reload();
   }
 
   function pollNow() {
@@ -385,9 +403,9 @@
 
   // --- the event stream ---
 
-  function listen() {
-    var source = new EventSource(eventsUrl);
-    source.addEventListener("open", function () {
+  // What the stream says, in every tab: "open", "change", "closed" or "signed-out".
+  function heard(what) {
+    if (what === "open") {
       streaming = true;
       showPaused(false); // the server answers again
       // Opened again: look once for what came meanwhile. A page drawn without a state (the
@@ -396,21 +414,61 @@
       streamOpened = true;
       clearTimeout(timer);
       timer = null;
-    });
-    source.addEventListener("change", function () {
+    } else if (what === "change") {
       pollNow();
+    } else if (what === "closed") {
+      streaming = false; // poll until it is back
+      if (!timer && !polling) schedule();
+    } else if (what === "signed-out") {
+      signedOut();
+    }
+  }
+
+  // Opens the stream and tells `tell` what it says.
+  function listen(tell) {
+    var source = new EventSource(eventsUrl);
+    source.addEventListener("open", function () {
+      tell("open");
+    });
+    source.addEventListener("change", function (event) {
+      tell("change", event.data);
+    });
+    source.addEventListener("signed-out", function () {
+      source.close(); // no reconnecting: the session is over
+      tell("signed-out");
     });
     source.addEventListener("error", function () {
-      // The browser opens a lost stream again by itself; poll until it is back.
-      streaming = false;
-      if (!timer && !polling) schedule();
+      // The browser opens a lost stream again by itself (after the server's `retry:`).
+      tell("closed");
       if (source.readyState === EventSource.CLOSED) {
         // Refused (503: no broker, no ASGI server; 403: signed out): ask again later.
         setTimeout(function () {
-          if (!stopped) listen();
-        }, STREAM_RETRY * (0.8 + Math.random() * 0.4));
+          if (!stopped) listen(tell);
+        }, jitter(STREAM_RETRY));
       }
     });
+  }
+
+  // The tab holding the lock listens for all; the others hear it over the channel, and ask
+  // once what the stream is doing (the leader answers with its last open or closed).
+  function shareStream() {
+    var channel = new BroadcastChannel("cruddur:events");
+    var told = null; // in the leader: "open" or "closed", for tabs that ask
+    channel.onmessage = function (event) {
+      if (event.data.what !== "ask") heard(event.data.what);
+      else if (told) channel.postMessage({ what: told });
+    };
+    navigator.locks.request("cruddur:events", function () {
+      listen(function (what, data) {
+        if (what !== "change") told = what;
+        channel.postMessage({ what: what, data: data });
+        heard(what);
+      });
+      return new Promise(function () {}); // held until this tab closes
+    }).catch(function () {
+      listen(heard); // no lock to be had here: a stream of its own
+    });
+    channel.postMessage({ what: "ask" });
   }
 
   // --- "Live updates paused" ---
@@ -576,6 +634,9 @@
 
   stayAtEnd(document.querySelector("[data-thread][data-scroll-end]"));
   setUpEarlier();
-  if (eventsUrl && window.EventSource) listen();
+  if (eventsUrl && window.EventSource) {
+    if (navigator.locks && window.BroadcastChannel) shareStream();
+    else listen(heard); // each tab its own stream, as before
+  }
   schedule(); // until the stream is open
 })();

@@ -68,7 +68,7 @@ def seed_stack() -> None:
     quiet = {"stdout": io.StringIO(), "stderr": io.StringIO()}
     call_command("seed_users", password=SEED_PASSWORD, **quiet)
     call_command("ddb_schema_load", **quiet)
-    call_command("ddb_seed", **quiet)
+    call_command("ddb_seed", force=True, **quiet)  # pytest-django turns DEBUG off
 
 
 @pytest.fixture

@@ -7,19 +7,27 @@ from messaging.dynamo import get_dynamo_store, schema
 
 
 class _Handlers:
-    """Register botocore event handlers on a store's client for one test only."""
+    """Register botocore event handlers on a store's clients for one test only: both of them,
+    the one for sends and jobs and the interactive one for reads and mark-read."""
 
     def __init__(self):
         self.registered = []
 
     def __call__(self, store, event, handler):
-        store.table.client.meta.events.register(event, handler)
-        self.registered.append((store.table.client.meta.events, event, handler))
+        for events in _events(store):
+            events.register(event, handler)
+            self.registered.append((events, event, handler))
 
     def first(self, store, event, handler):
         """Before every other handler: a `before-send` that answers instead of moto."""
-        store.table.client.meta.events.register_first(event, handler)
-        self.registered.append((store.table.client.meta.events, event, handler))
+        for events in _events(store):
+            events.register_first(event, handler)
+            self.registered.append((events, event, handler))
+
+
+def _events(store):
+    clients = {id(table.client): table.client for table in (store.table, store.interactive)}
+    return [client.meta.events for client in clients.values()]
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.core.cache import caches
 from django.test import Client
 from django.utils import timezone
 
-from cruddur.cache import ResilientRedisCache
+from cruddur.cache import ResilientRedisCache, _SharedClient
 from messaging.domain import NewMessage
 from tests.helpers import ref
 
@@ -220,3 +221,118 @@ def test_a_logout_during_an_outage_is_not_undone_when_redis_answers_again(
     response = thief.get("/messages/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.fixture
+def cache_at(settings):
+    """The app's cache on the Redis at a URL, under a key prefix of the test's own, with no
+    memory of earlier outages or kept deletes (the shared client outlives a test)."""
+    used = []
+
+    def forget(cache):
+        cache._cache.down_until = 0.0
+        cache._cache.unsent_deletes.clear()
+        cache._cache.clear_when_back = False
+
+    def at(url: str) -> ResilientRedisCache:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "cruddur.cache.ResilientRedisCache",
+                "LOCATION": url,
+                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            }
+        }
+        cache = caches["default"]
+        forget(cache)
+        used.append(cache)
+        return cache
+
+    yield at
+    for cache in used:
+        forget(cache)
+
+
+SHARED_REDIS = "redis://127.0.0.1:6379/0"  # the Redis `make test` runs the tests with
+
+
+@pytest.mark.parametrize(
+    "error, outage",
+    [
+        (redis.exceptions.ConnectionError("Connection refused"), True),
+        (redis.exceptions.TimeoutError("Timeout reading from socket"), True),
+        (ConnectionResetError("reset by peer"), True),
+        (redis.exceptions.BusyLoadingError("LOADING"), True),
+        (redis.exceptions.ReadOnlyError("READONLY a failover"), True),
+        (redis.exceptions.ResponseError("WRONGTYPE Operation against a key"), False),
+        (redis.exceptions.ClusterCrossSlotError(), False),
+        (redis.exceptions.DataError("Invalid input"), False),
+    ],
+)
+def test_only_redis_out_of_reach_is_an_outage(cache_at, monkeypatch, error, outage):
+    cache = cache_at(SHARED_REDIS)
+    monkeypatch.setattr(ResilientRedisCache, "retry_after", 3600.0)
+    cache.set("name", "Andrew")
+
+    def fail(*args, **kwargs):
+        raise error
+
+    with monkeypatch.context() as failing:
+        failing.setattr(_SharedClient, "get", fail)
+        if outage:
+            assert cache.get("name", "fallback") == "fallback"
+        else:
+            with pytest.raises(type(error)):
+                cache.get("name")
+
+    # An outage is not tried again for a while; a refused command leaves Redis in use.
+    assert cache.get("name") == (None if outage else "Andrew")
+
+
+def test_a_wrongtype_is_raised_and_the_next_read_uses_redis(cache_at, monkeypatch):
+    cache = cache_at(SHARED_REDIS)
+    monkeypatch.setattr(ResilientRedisCache, "retry_after", 3600.0)
+    redis.Redis.from_url(SHARED_REDIS).lpush(cache.make_key("a-list"), "x")
+    cache.set("name", "Andrew")
+
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        cache.get("a-list")
+    with pytest.raises(redis.exceptions.ResponseError, match="not an integer"):
+        cache.incr("name")  # a limit's counter holding something else
+
+    assert cache.get("name") == "Andrew"
+    redis.Redis.from_url(SHARED_REDIS).delete(cache.make_key("a-list"), cache.make_key("name"))
+
+
+def test_the_deletes_kept_during_an_outage_stop_growing_at_the_bound(cache_at, monkeypatch):
+    cache = cache_at("redis://127.0.0.1:1/0")  # nothing listens there
+    monkeypatch.setattr(ResilientRedisCache, "max_unsent_deletes", 100)
+
+    for number in range(250):
+        cache.delete(f"session-{number}")
+    cache.delete_many([f"name-{number}" for number in range(250)])
+
+    assert len(cache._cache.unsent_deletes) <= 100
+    assert cache._cache.clear_when_back
+
+
+def test_past_the_bound_every_entry_of_the_site_is_deleted_when_redis_answers(
+    redis_server, monkeypatch
+):
+    cache = caches["default"]
+    monkeypatch.setattr(ResilientRedisCache, "max_unsent_deletes", 2)
+    sessions = ["{s}a", "{s}b", "{s}c"]  # one slot: the cluster server refuses others
+    cache.set_many(dict.fromkeys(sessions, 1))
+    cache.set("name", "Andrew")
+    admin = redis_server.client()
+    admin.set("another-site:name", "kept")
+
+    admin.execute_command("CLIENT", "PAUSE", 2000, "ALL")  # Redis keeps its data, answers late
+    cache.delete_many(sessions)  # not sent: 3 > 2 kept
+    admin.execute_command("CLIENT", "UNPAUSE")
+
+    assert cache.get("name") is None  # not among the deletes, but every entry went
+    assert cache.get_many(sessions) == {}
+    assert admin.get("another-site:name") == b"kept"
+    cache.set("name", "Andrew")
+    assert cache.get("name") == "Andrew"  # once, not on every call

@@ -22,6 +22,12 @@ def run(*args, **options):
     return out.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def debug_on(settings):
+    """The commands as `make run` runs them (pytest-django turns DEBUG off)."""
+    settings.DEBUG = True
+
+
 @pytest.fixture
 def table(moto_endpoint):
     run("ddb_schema_load")
@@ -102,6 +108,18 @@ def test_seed_twice_leaves_the_same_items(seeded):
 def test_seed_without_seed_users_is_a_clear_error(table):
     with pytest.raises(CommandError, match="seed_users"):
         run("ddb_seed")
+
+
+def test_seed_with_debug_off_asks_for_force(table, settings):
+    run("seed_users")
+    settings.DEBUG = False
+    before = run("ddb_scan")
+    with pytest.raises(CommandError, match="may be the production table: .* when given --force"):
+        run("ddb_seed")
+    assert run("ddb_scan") == before
+
+    assert "Seeded" in run("ddb_seed", force=True)
+    assert run("ddb_scan") != before
 
 
 def test_get_conversation_pages_and_capacity(seeded):

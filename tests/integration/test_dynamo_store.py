@@ -934,7 +934,9 @@ def test_a_missing_table_is_table_not_found(aws_in_process, andrew_ref):
         store.ping()
 
 
-def test_persistent_throttling_is_throttled_after_bounded_retries(on, store, settings, monkeypatch):
+def test_persistent_throttling_is_throttled_after_bounded_retries(
+    on, store, settings, monkeypatch, andrew_ref, bayko_ref
+):
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
     settings.AWS_MAX_ATTEMPTS = 3
     throttled = get_store()
@@ -953,9 +955,14 @@ def test_persistent_throttling_is_throttled_after_bounded_retries(on, store, set
         )
 
     on.first(throttled, "before-send.dynamodb.Query", throttle)
+    on.first(throttled, "before-send.dynamodb.TransactWriteItems", throttle)
     with pytest.raises(Throttled, match="throttling"):
         throttled.list_messages(conversation_uuid="g")
-    assert len(sent) == 3
+    assert len(sent) == 2  # a read: the interactive budget (cruddur/aws.py)
+    sent.clear()
+    with pytest.raises(Throttled, match="throttling"):
+        throttled.create_conversation(sender=andrew_ref, recipient=bayko_ref, text="hi")
+    assert len(sent) == 3  # a send: AWS_MAX_ATTEMPTS
 
 
 def test_a_transaction_cancelled_by_throttling_is_throttled_not_retried(
@@ -1053,6 +1060,21 @@ def test_get_gateway_is_cached_per_settings(settings):
     assert other.table.name == "other-table"
     settings.AWS_DEFAULT_REGION = "eu-west-1"
     assert get_store().table.client.meta.region_name == "eu-west-1"
+
+
+def test_reads_and_mark_read_have_the_interactive_retry_budget(settings):
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
+    store = get_store()
+    patient, interactive = store.table, store.interactive
+
+    assert patient.client.meta.config.retries["total_max_attempts"] == 4
+    assert interactive.client.meta.config.retries["total_max_attempts"] == 2
+    assert (patient.write_attempts, interactive.write_attempts) == (25, 2)
+    assert interactive.client.meta.endpoint_url == patient.client.meta.endpoint_url
+    assert interactive.name == patient.name
+
+    settings.AWS_MAX_ATTEMPTS = 1  # no retries at all: none for pages either
+    assert get_store().interactive.client.meta.config.retries["total_max_attempts"] == 1
 
 
 def test_prod_ignores_the_local_endpoint_from_settings_and_environment(settings, monkeypatch):

@@ -135,6 +135,7 @@ def test_a_send_whose_answer_was_lost_is_not_written_again_by_the_retry(
     assert len(lost) == 1
     assert all_texts(store, conversation) == ["hi", "once"]
     assert retried.text == "once"
+    assert retried.replayed  # stored by the first request, not counted again (services)
 
 
 def test_a_repeated_request_after_a_commit_is_answered_as_sent(
@@ -165,6 +166,7 @@ def test_a_repeated_request_after_a_commit_is_answered_as_sent(
     assert sent_twice == [True]
     assert all_texts(store, conversation) == ["hi", "once"]
     assert message.text == "once"
+    assert not message.replayed  # this send stored it: its own request, repeated by botocore
 
 
 def test_a_lost_first_message_is_not_sent_twice(monkeypatch, store, andrew_ref, bayko_ref):
@@ -181,6 +183,7 @@ def test_a_lost_first_message_is_not_sent_twice(monkeypatch, store, andrew_ref, 
 
     assert all_texts(store, conversation) == ["hello"]
     assert message.text == "hello"
+    assert message.replayed
 
 
 def test_an_expired_key_can_be_used_again(store, andrew_ref, bayko_ref):

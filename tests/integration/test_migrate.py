@@ -9,6 +9,7 @@ message's key). Sort keys are `datetime.isoformat()`: UTC or local offsets, with
 microseconds. No PAIR, unread, counter or schema item.
 """
 
+import contextlib
 import io
 import threading
 import uuid
@@ -22,6 +23,7 @@ from django.core.management import call_command
 from messaging.dynamo import get_dynamo_store, get_table, items, jobs, schema
 from messaging.dynamo.migrate import PairConflict, migrate
 from messaging.dynamo.table import Table
+from messaging.errors import Conflict
 from tests.helpers import ref
 
 pytestmark = pytest.mark.django_db
@@ -568,12 +570,15 @@ def test_migrating_while_people_send_loses_nothing_and_ends_consistent(moto_endp
                 if done.is_set():
                     return
                 for entry in store.list_conversations(user_uuid=bayko.uuid).items:
-                    store.mark_read(
-                        owner_uuid=bayko.uuid,
-                        conversation_uuid=entry.conversation_uuid,
-                        sort_key=entry.sort_key,
-                        unread=entry.unread,
-                    )
+                    # Losing to the sends twice, a mark-read gives up (a page's budget) and
+                    # leaves the count to the next read: allowed, a wrong count is not.
+                    with contextlib.suppress(Conflict):
+                        store.mark_read(
+                            owner_uuid=bayko.uuid,
+                            conversation_uuid=entry.conversation_uuid,
+                            sort_key=entry.sort_key,
+                            unread=entry.unread,
+                        )
         except BaseException as error:  # noqa: BLE001
             errors.append(error)
 

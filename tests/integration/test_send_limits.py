@@ -1,5 +1,7 @@
 """Sending limits are shared by every process of the site: two uvicorn processes on one Redis
-(the one `make test` runs), one person sending through both in turn."""
+(the one `make test` runs), one person sending through both in turn. A form sent again whose
+message is already stored is not counted: over DynamoDB (in-process moto), the store's own
+idempotent replay."""
 
 import os
 import re
@@ -11,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from messaging import services
+from tests.helpers import conversation_url, signed_in, token
 from tests.servers import ServerProcess, server_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,3 +76,53 @@ def test_the_limit_is_shared_by_two_processes(two_processes, andrew, bayko):
         ).conversation.messages
     ]
     assert texts == ["hi", "message 0", "message 1", "message 2"]
+
+
+# --- a form sent again is not counted ---
+
+
+@pytest.fixture
+def limited(store, settings):
+    """The DynamoDB store (in-process moto) and a limit of LIMIT messages a minute."""
+    settings.SEND_LIMIT_PER_MINUTE = LIMIT
+    return store
+
+
+def test_a_form_sent_again_does_not_count_against_the_limit(limited, andrew, bayko):
+    group = services.start_conversation(sender=bayko, recipient=andrew, text="hi")
+    url = conversation_url(group)
+    client = signed_in(andrew)
+    forms = [{"text": f"message {number}", "token": token()} for number in range(LIMIT + 1)]
+
+    def post(form):
+        answer = client.post(url, form)
+        return answer.status_code, answer.get("Location")
+
+    sent = [post(forms[0]), post(forms[0]), post(forms[0])]  # under the limit: replayed
+    sent += [post(forms[1]), post(forms[2])]  # the limit is used up
+    sent += [post(forms[2]) for _ in range(3)]  # at the limit: found stored, not refused
+    refused = client.post(url, forms[3])  # a new message still is
+
+    assert sent == [(303, url)] * 8
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert f"You can send at most {LIMIT} messages a minute." in refused.content.decode()
+    page = limited.list_messages(conversation_uuid=group)
+    assert [m.text for m in reversed(page.items)] == ["hi", "message 0", "message 1", "message 2"]
+
+
+def test_a_first_message_sent_again_does_not_count_against_the_limit(
+    limited, settings, andrew, bayko, londo
+):
+    settings.NEW_CONVERSATION_LIMIT_PER_HOUR = 1
+    client = signed_in(andrew)
+    form = {"text": "hello", "token": token()}
+
+    answers = [client.post("/messages/new/bayko/", form) for _ in range(3)]
+    refused = client.post("/messages/new/londo/", {"text": "hello too", "token": token()})
+
+    assert [answer.status_code for answer in answers] == [303] * 3
+    assert len({answer["Location"] for answer in answers}) == 1
+    assert refused.status_code == 429
+    assert "You can send at most 1 new conversations an hour." in refused.content.decode()
+    assert len(limited.list_conversations(user_uuid=str(andrew.uuid)).items) == 1

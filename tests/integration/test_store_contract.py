@@ -249,6 +249,63 @@ def test_starting_a_conversation_again_continues_it(
         assert store.find_conversation(user_uuid=a.uuid, other_user_uuid=b.uuid) == again
 
 
+# --- a form sent again: its key already claimed ---
+
+
+def test_a_send_again_with_a_claimed_key_returns_the_message_replayed(
+    message_store, andrew_ref, bayko_ref
+):
+    store = message_store
+    start_key, send_key = str(uuid.uuid4()), str(uuid.uuid4())
+    conversation_uuid, started = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="hi", idempotency_key=start_key
+    )
+    sent = store.create_message(
+        conversation_uuid=conversation_uuid,
+        sender=andrew_ref,
+        text="once",
+        idempotency_key=send_key,
+    )
+
+    again, started_again = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="hi", idempotency_key=start_key
+    )
+    sent_again = store.create_message(
+        conversation_uuid=conversation_uuid,
+        sender=andrew_ref,
+        text="once",
+        idempotency_key=send_key,
+    )
+
+    assert not started.replayed and not sent.replayed  # these stored the messages
+    assert (again, started_again, sent_again) == (conversation_uuid, started, sent)
+    assert started_again.replayed and sent_again.replayed  # these stored nothing
+    assert texts(store, conversation_uuid) == ["once", "hi"]
+    assert not any(
+        m.replayed for m in store.list_messages(conversation_uuid=conversation_uuid).items
+    )
+    assert unread(store, bayko_ref) == ({conversation_uuid: 2}, 1)
+
+
+def test_sent_message_finds_what_a_key_stored_for_its_sender_only(
+    message_store, andrew_ref, bayko_ref
+):
+    store = message_store
+    key = str(uuid.uuid4())
+    conversation_uuid, _ = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="hi"
+    )
+    assert store.sent_message(sender_uuid=andrew_ref.uuid, idempotency_key=key) is None
+    sent = store.create_message(
+        conversation_uuid=conversation_uuid, sender=andrew_ref, text="once", idempotency_key=key
+    )
+
+    found = store.sent_message(sender_uuid=andrew_ref.uuid, idempotency_key=key)
+
+    assert found == sent and found.replayed  # as a send with the key would answer now
+    assert store.sent_message(sender_uuid=bayko_ref.uuid, idempotency_key=key) is None
+
+
 # --- find_conversation, get_participants ---
 
 

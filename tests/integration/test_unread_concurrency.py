@@ -5,12 +5,14 @@ repair's rule (`repair_unread`, which must then find nothing to fix), and the ra
 items, which must never go below zero or out of step with the rows.
 """
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from messaging.dynamo import jobs, schema
+from messaging.errors import Conflict
 from tests.helpers import at_once, read_position
 
 
@@ -41,6 +43,14 @@ def raw_counter(store, owner):
         if item["pk"] == f"GRP#{owner.uuid}" and item["sk"] == "UNREAD"
     ]
     return counters[0] if counters else None
+
+
+def read(store, row):
+    """Mark `row` read as a page does. Losing to sends twice, the store gives up (Conflict, a
+    page's small budget) and leaves the count to the next read: that is allowed here, a
+    count out of step is not."""
+    with contextlib.suppress(Conflict):
+        store.mark_read(**read_position(row))
 
 
 def expected_unread(messages, owner, last_read_sk=None):
@@ -129,7 +139,7 @@ def test_reads_racing_sends_never_go_negative_or_out_of_step(server_store, andre
         # rows that the concurrent sends keep making stale.
         while not done.is_set():
             [row] = store.list_conversations(user_uuid=bayko_ref.uuid).items
-            store.mark_read(**read_position(row))
+            read(store, row)
             reads.append(row.unread)
 
     with ThreadPoolExecutor(max_workers=3) as readers:
@@ -198,7 +208,7 @@ def test_repair_while_people_send_and_read_keeps_counts_right(server_store, andr
     def work(index):
         if index % 5 == 0:
             [row] = store.list_conversations(user_uuid=bayko_ref.uuid).items
-            store.mark_read(**read_position(row))
+            read(store, row)
         else:
             sender = andrew_ref if index % 3 else bayko_ref
             store.create_message(conversation_uuid=group_uuid, sender=sender, text=f"{index}")

@@ -7,11 +7,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
+from cruddur.cache import redis_is_down
 from messaging import events, services
-from messaging.events import Change, LocalBroker
+from messaging.events import Change, LocalBroker, Stream, TooManyStreams
 from tests.helpers import ref
 
 pytestmark = pytest.mark.django_db
@@ -57,10 +59,15 @@ def collect(broker, user_uuid, publish, *, wanted=1, timeout=2.0):
             stream.close()
             publisher.join()
 
-    # On a thread of its own: a test run may already have an event loop running on this one
-    # (Playwright's, once the browser tier has started).
+    return on_a_loop_of_its_own(listen())
+
+
+def on_a_loop_of_its_own(scenario):
+    """Run the coroutine `scenario` on an event loop in a thread of its own: a test run may
+    already have an event loop running on this one (Playwright's, once the browser tier has
+    started)."""
     with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, listen()).result()
+        return thread.submit(asyncio.run, scenario).result()
 
 
 def test_a_stream_receives_its_person_s_changes_only(local_broker):
@@ -141,3 +148,90 @@ def test_the_stream_under_wsgi_is_refused_so_the_page_polls(local_broker, andrew
     assert response.status_code == 503
     assert "ASGI" in response.content.decode()
     assert response["Retry-After"] == "30"
+
+
+def test_a_person_holds_at_most_EVENT_STREAMS_PER_PERSON_streams(settings):
+    settings.EVENT_STREAMS_PER_PERSON = 2
+    broker = LocalBroker()
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def scenario():
+        first = await broker.open_stream(mine)
+        second = await broker.open_stream(mine)
+        with pytest.raises(TooManyStreams, match="Live updates are on in 2 of your pages"):
+            await broker.open_stream(mine)
+        someone_else = await broker.open_stream(theirs)  # counted for each person
+        first.close()
+        third = await broker.open_stream(mine)  # a closed one makes room
+        for stream in (second, third, someone_else):
+            stream.close()
+
+    on_a_loop_of_its_own(scenario())
+    assert len(broker.streams) == 0
+
+
+def test_a_stopping_server_ends_every_stream_and_those_opened_after():
+    broker = LocalBroker()
+
+    async def scenario():
+        stream = await broker.open_stream(str(uuid.uuid4()))
+        broker.streams.stop()  # SIGTERM
+        assert await stream.next(5) is Stream.ENDED
+        late = await broker.open_stream(str(uuid.uuid4()))  # before the server stopped listening
+        assert await late.next(5) is Stream.ENDED
+        stream.close()
+        late.close()
+
+    on_a_loop_of_its_own(scenario())
+
+
+@pytest.fixture
+def unreachable_redis(settings, tmp_path):
+    """The cache and the events on a Redis that is not there: its URL."""
+    url = f"unix://{tmp_path}/redis.sock"  # nothing listens: refused at once
+    settings.REDIS_URL = url
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "cruddur.cache.ResilientRedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    return url
+
+
+def publish_attempts(broker, monkeypatch) -> list[str]:
+    """The channels `broker` tries to publish to from now on."""
+    attempts = []
+    send = broker._publisher.publish
+
+    def counted(channel, message):
+        attempts.append(channel)
+        return send(channel, message)
+
+    monkeypatch.setattr(broker._publisher, "publish", counted)
+    return attempts
+
+
+def test_while_the_cache_backs_off_from_redis_a_send_does_not_publish(
+    unreachable_redis, monkeypatch
+):
+    assert cache.get("anything", "missed") == "missed"  # the cache meets the outage
+    assert redis_is_down(unreachable_redis)
+    attempts = publish_attempts(events.get_broker(), monkeypatch)
+
+    events.publish_change([str(uuid.uuid4()), str(uuid.uuid4())], Change("c", "s"))
+
+    assert attempts == []  # no connect timeout paid, for either participant
+
+
+def test_a_publish_that_cannot_reach_redis_makes_everyone_back_off(
+    unreachable_redis, monkeypatch, caplog
+):
+    attempts = publish_attempts(events.get_broker(), monkeypatch)
+
+    events.publish_change([str(uuid.uuid4()), str(uuid.uuid4())], Change("c", "s"))
+
+    assert len(attempts) == 1  # the second participant is not tried
+    assert redis_is_down(unreachable_redis)  # nor is Redis by the cache, for a while
+    assert "could not publish a change" in caplog.text

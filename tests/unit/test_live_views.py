@@ -345,6 +345,24 @@ def test_a_tab_in_front_marks_what_it_shows_read(memory_store, andrew, bayko):
     assert memory_store.entries[str(bayko.uuid)][group].unread == 0
 
 
+def test_a_poll_answers_when_marking_read_fails_and_keeps_the_count(
+    memory_store, andrew, bayko, monkeypatch
+):
+    group = seed(memory_store, andrew, bayko)
+    thread = Thread(signed_in(andrew), group)
+    send(memory_store, group, bayko, "hello?")
+
+    def refuse(**position):
+        raise errors.Throttled("DynamoDB is throttling writes; try again in a moment.")
+
+    monkeypatch.setattr(memory_store, "mark_read", refuse)
+    body = thread_answer(thread.poll(read="1"))
+
+    assert [m["text"] for m in body["messages"]] == ["hello?"]
+    assert (body["unread"], body["read"]) == (1, False)  # live.js asks to mark it again
+    assert memory_store.entries[str(andrew.uuid)][group].unread == 1
+
+
 def test_a_tab_behind_marks_nothing_until_it_comes_to_front(memory_store, andrew, bayko):
     group = seed(memory_store, andrew, bayko)
     thread = Thread(signed_in(andrew), group)

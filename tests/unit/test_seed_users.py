@@ -13,6 +13,12 @@ pytestmark = pytest.mark.django_db
 SEED_HANDLES = {"andrewbrown", "bayko", "londo", "altbrown"}
 
 
+@pytest.fixture(autouse=True)
+def debug_on(settings):
+    """The command as `make run` runs it (pytest-django turns DEBUG off)."""
+    settings.DEBUG = True
+
+
 def seed(*args, **options) -> str:
     out = io.StringIO()
     call_command("seed_users", *args, stdout=out, **options)
@@ -181,6 +187,29 @@ def test_a_seed_email_held_by_another_account_is_a_clear_error(make_user):
     make_user("someone", email="Bayko@example.com")
     with pytest.raises(CommandError, match="Cannot create @bayko: @someone already uses"):
         seed()
+
+
+def test_with_debug_off_creating_seed_users_needs_a_password(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="published in the README: .* --password <password>"):
+        seed()
+    assert not User.objects.exists()
+
+    seed(password="a-secret-of-our-own-3")
+    assert User.objects.get(handle="andrewbrown").check_password("a-secret-of-our-own-3")
+
+
+def test_with_debug_off_reset_needs_a_password(settings):
+    seed(password="a-secret-of-our-own-3")
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="published in the README"):
+        seed("--reset")
+    assert User.objects.get(handle="andrewbrown").check_password("a-secret-of-our-own-3")
+
+    # A run that sets no password (nothing missing, no reset) needs none.
+    assert "already there, left as they are: @andrewbrown" in seed()
+    seed("--reset", password="another-secret-9")
+    assert User.objects.get(handle="andrewbrown").check_password("another-secret-9")
 
 
 def test_seed_users_empty_password_is_refused():

@@ -590,6 +590,31 @@ def test_unavailable_page_on_gateway_faults(memory_store, andrew, bayko, error, 
     assert all(f"{type(error).__name__}: {error}" in message for message in logged)
 
 
+@pytest.mark.parametrize(
+    "error",
+    [errors.Throttled("slow down"), errors.Unavailable("down"), errors.Conflict("lost a race")],
+)
+def test_a_conversation_opens_when_marking_it_read_fails(
+    memory_store, andrew, bayko, error, monkeypatch, caplog
+):
+    group = seed(memory_store, andrew, bayko, texts=["hi"])
+    memory_store.create_message(conversation_uuid=group, sender=ref(bayko), text="newest")
+
+    def refuse(**position):
+        raise error
+
+    monkeypatch.setattr(memory_store, "mark_read", refuse)
+    with caplog.at_level(logging.WARNING, logger="messaging"):
+        response = signed_in(andrew).get(conversation_url(group))
+
+    assert response.status_code == 200
+    assert texts_in_thread(response.content.decode()) == ["hi", "newest"]
+    assert memory_store.entries[str(andrew.uuid)][group].unread == 1  # the next view clears it
+    [logged] = [r for r in caplog.records if r.name.startswith("messaging")]
+    assert logged.levelno == logging.WARNING and logged.exc_info is None
+    assert f"{type(error).__name__}: {error}" in logged.getMessage()
+
+
 @pytest.mark.parametrize("error", [errors.Unavailable("down"), errors.Throttled("slow down")])
 def test_unavailable_page_keeps_the_text_of_a_post(memory_store, andrew, bayko, error):
     group = seed(memory_store, andrew, bayko, texts=["hi"])

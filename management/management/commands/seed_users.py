@@ -1,6 +1,12 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from users.services import DEFAULT_SEED_PASSWORD, SeedUserConflict, seed_users
+from users.services import (
+    DEFAULT_SEED_PASSWORD,
+    SeedUserConflict,
+    missing_seed_users,
+    seed_users,
+)
 
 
 class Command(BaseCommand):
@@ -8,7 +14,8 @@ class Command(BaseCommand):
         "Create the seed users (andrewbrown: staff and superuser; bayko, londo, altbrown) that "
         "are missing, found by handle in any capitalisation. Existing ones are left exactly as "
         "they are (names, password, active flag, sessions); --reset sets them back to the seed "
-        "values. Safe to run again: `make run` runs it on every start."
+        "values. Safe to run again: `make run` runs it on every start. With DEBUG off it "
+        "sets no password without --password: the default one is published in the README."
     )
 
     def add_arguments(self, parser):
@@ -20,13 +27,16 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--password",
-            default=DEFAULT_SEED_PASSWORD,
             help="Password for the seed users this run creates "
-            f'(default: "{DEFAULT_SEED_PASSWORD}"); '
+            f'(default: "{DEFAULT_SEED_PASSWORD}", with DEBUG on only: it is published in the '
+            "README, so with DEBUG off a run that creates or resets users needs this option); "
             "existing seed users keep theirs. With --reset, every seed user gets it.",
         )
 
     def handle(self, *args, reset, password, **options):
+        if password is None:
+            refuse_the_published_password(reset=reset)
+            password = DEFAULT_SEED_PASSWORD
         if not password:
             raise CommandError("--password must not be empty.")
         try:
@@ -50,6 +60,17 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(summary))
         if existing and not reset:
             self.stdout.write("`seed_users --reset` sets them back to the seed values.")
+
+
+def refuse_the_published_password(*, reset: bool) -> None:
+    """With DEBUG off this may be production: anyone who read the README could log in as the
+    superuser the run creates or resets. A run that sets no password needs none."""
+    if settings.DEBUG or not (reset or missing_seed_users()):
+        return
+    raise CommandError(
+        "DEBUG is off, and the default seed password is published in the README: "
+        "give the seed users a password of your own with --password <password>."
+    )
 
 
 def handles(users) -> str:
