@@ -46,7 +46,7 @@ from bench.run import (
     serving,
 )
 from bench.seed import PASSWORD
-from management import emulator
+from devtools import emulator
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     results: dict = {"command": " ".join(["python -m bench.push", *(argv or sys.argv[1:])])}
-    emulator_argv = [sys.executable, "-m", "management.emulator", "--port", str(port)]
+    emulator_argv = [sys.executable, "-m", "devtools.emulator", "--port", str(port)]
     with (
         serving(
             "emulator", emulator_argv, dict(os.environ), logs, f"{endpoint}{emulator.PING_PATH}"

@@ -1,7 +1,7 @@
 """`make bench`: start a local stack, seed two sizes, drive the pages, write the report.
 
 For each size it seeds a fresh database and emulator and serves the app twice with gunicorn:
-over DynamoDB (the emulator `make run` uses, management/emulator.py) and over the in-memory store
+over DynamoDB (the emulator `make run` uses, devtools/emulator.py) and over the in-memory store
 (bench/wsgi_memory.py). Every scenario runs on both, `repeats` rounds, interleaved, so that a
 ratio compares runs made side by side on the same noisy machine; medians are reported.
 
@@ -35,7 +35,7 @@ from typing import Any
 from bench import client as bench_client
 from bench import report
 from bench.seed import PASSWORD
-from management import emulator
+from devtools import emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 WSGI_APPS = {"moto": "cruddur.wsgi:application", "memory": "bench.wsgi_memory:application"}
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace, *, command: str) -> dict[str, Any]:
     log(f"logs in {logs}")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "management.emulator", "--port", str(port)]
+    argv = [sys.executable, "-m", "devtools.emulator", "--port", str(port)]
     # A smoke run (the test suite) must not drop the database of a `make bench` under way.
     name = "bench" if args.sizes != ["smoke"] else f"bench_smoke_{os.getpid()}"
     with (

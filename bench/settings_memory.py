@@ -2,4 +2,4 @@
 
 from bench.settings import *  # noqa: F403
 
-MESSAGE_STORE = "memory"
+MESSAGE_STORE = "messaging.memory.get_memory_store"

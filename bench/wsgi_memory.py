@@ -1,6 +1,6 @@
 """The app over the in-memory store, for gunicorn: `gunicorn bench.wsgi_memory:application`.
 
-The same application as cruddur.wsgi with `MESSAGE_STORE = "memory"` (bench/settings_memory.py),
+The same application as cruddur.wsgi with the in-memory store (bench/settings_memory.py),
 loaded with the benchmark's data for BENCH_SIZE before the workers fork: with `--preload` each
 worker starts from its own copy, and its sends stay in it.
 """

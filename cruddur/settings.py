@@ -49,7 +49,6 @@ INSTALLED_APPS = [
     "cruddur",  # the deploy checks (cruddur/checks.py)
     "users",
     "messaging",
-    "management",
 ]
 
 MIDDLEWARE = [
@@ -240,9 +239,10 @@ AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
 AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default=aws.DEFAULT_REGION)
 AWS_MAX_ATTEMPTS = env.int("AWS_MAX_ATTEMPTS", default=aws.DEFAULT_MAX_ATTEMPTS)
 DDB_MESSAGE_TABLE = env.str("DDB_MESSAGE_TABLE", default=aws.DEFAULT_MESSAGE_TABLE)
-# Where conversations live: "dynamodb", or "memory" (one process's dictionary: the unit
-# tests and the benchmark's baseline). See messaging/store.py.
-MESSAGE_STORE = "dynamodb"
+# Where conversations live: the dotted path of the store's factory (messaging/store.py):
+# DynamoDB, or messaging.memory.get_memory_store (one process's dictionary: the unit tests and
+# the benchmark's baseline).
+MESSAGE_STORE = "messaging.dynamo.get_dynamo_store"
 AWS_COGNITO_USER_POOL_ID = env.str("AWS_COGNITO_USER_POOL_ID", default="")
 COST_HEADERS = env.bool("COST_HEADERS", default=False)  # X-DynamoDB-*/X-SQL-Queries
 

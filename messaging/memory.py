@@ -1,6 +1,6 @@
 """The in-memory message store: one process's dictionaries behind the `MessageStore` interface.
 
-For the unit tests and the benchmark's baseline (`MESSAGE_STORE = "memory"`), never for
+For the unit tests and the benchmark's baseline (`get_memory_store`, as `MESSAGE_STORE`), never for
 production: nothing is shared between processes or kept across restarts. It keeps the same
 contract as the DynamoDB store (tests/integration/test_store_contract.py runs both):
 newest-first lists, opaque cursors that raise InvalidCursor when bad or foreign, both inbox
@@ -311,3 +311,24 @@ class InMemoryStore:
 
     def ping(self) -> None:
         self._call("ping")
+
+
+_memory_store: InMemoryStore | None = None
+_memory_store_lock = threading.Lock()
+
+
+def get_memory_store(*, prod: bool = False) -> InMemoryStore:
+    """This process's one in-memory store (`MESSAGE_STORE`'s factory for it); `prod` means
+    nothing here."""
+    global _memory_store
+    with _memory_store_lock:
+        if _memory_store is None:
+            _memory_store = InMemoryStore()
+        return _memory_store
+
+
+def reset_memory_stores() -> None:
+    """Forget the in-memory store (tests: each starts from an empty one)."""
+    global _memory_store
+    with _memory_store_lock:
+        _memory_store = None

@@ -3,7 +3,8 @@
 Two implementations keep this contract (`tests/integration/test_store_contract.py` runs the
 same behaviour tests against both): `messaging.dynamo.DynamoStore`, the DynamoDB table, and
 `messaging.memory.InMemoryStore`, a dictionary for unit tests and the benchmark's baseline.
-`get_store()` returns the one the `MESSAGE_STORE` setting names; nothing else picks one.
+`get_store()` returns the one the `MESSAGE_STORE` setting names (a factory's dotted path);
+nothing else picks one.
 
 The store keeps the data consistent (atomic sends, one conversation per pair, paging); the
 product's rules (who may write to whom, what a message may hold) are the services'. What it
@@ -12,9 +13,11 @@ raises is in `messaging/errors.py`.
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from typing import Protocol
+
+from django.utils.module_loading import import_string
 
 from .domain import (
     DEFAULT_PAGE_SIZE,
@@ -111,37 +114,19 @@ class MessageStore(Protocol):
 
 # --- which store ---
 
-_stores: dict[tuple[str, bool], MessageStore] = {}
-_stores_lock = threading.Lock()
-
 
 def get_store(*, prod: bool = False) -> MessageStore:
-    """The store named by `settings.MESSAGE_STORE` ("dynamodb" or "memory").
+    """The store `settings.MESSAGE_STORE` names: the dotted path of a factory taking `prod`,
+    loaded like Django's own backends, so this interface names no backend.
 
-    `prod=True` is DynamoDB on real AWS whatever AWS_ENDPOINT_URL says (the commands' --prod).
+    `prod=True` (the commands' --prod) asks the factory for real AWS whatever
+    AWS_ENDPOINT_URL says; the in-memory store has no such thing and ignores it.
     """
     from django.conf import settings
 
-    kind = "dynamodb" if prod else getattr(settings, "MESSAGE_STORE", "dynamodb")
-    if kind == "dynamodb":
-        from .dynamo.factory import get_dynamo_store
-
-        return get_dynamo_store(prod=prod)  # cached by its settings there
-    if kind != "memory":
-        raise ValueError(f"MESSAGE_STORE is 'dynamodb' or 'memory', not {kind!r}.")
-    with _stores_lock:
-        store = _stores.get((kind, prod))
-        if store is None:
-            from .memory import InMemoryStore
-
-            store = _stores[(kind, prod)] = InMemoryStore()
-        return store
+    return _factory(settings.MESSAGE_STORE)(prod=prod)
 
 
-def reset_stores() -> None:
-    """Forget every store built so far (tests: each starts from an empty one)."""
-    from .dynamo.factory import reset_dynamo_stores
-
-    with _stores_lock:
-        _stores.clear()
-    reset_dynamo_stores()
+@functools.cache
+def _factory(path: str):
+    return import_string(path)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: the emulator (management/emulator.py: moto's server for DynamoDB, Streams and
+# `make run`: the emulator (devtools/emulator.py: moto's server for DynamoDB, Streams and
 # Cognito), migrations, seed data, Django. Ctrl-C, or a SIGTERM to this script or to its `make`
 # (which passes SIGTERM on to this script alone), stops both servers.
 set -euo pipefail
@@ -32,7 +32,7 @@ else
     exit 1
   fi
   echo "Starting the emulator on 127.0.0.1:${MOTO_PORT} (log: .venv/moto.log)..."
-  $PY -m management.emulator --port "${MOTO_PORT}" >.venv/moto.log 2>&1 &
+  $PY -m devtools.emulator --port "${MOTO_PORT}" >.venv/moto.log 2>&1 &
   moto_pid=$!
   trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
   trap 'exit 130' INT TERM
@@ -74,6 +74,6 @@ trap 'stop_server 143' TERM
 # WhiteNoise serves the static files; --reload restarts on code changes like runserver did.
 $PY -m uvicorn cruddur.asgi:application --host "${DJANGO_ADDR%:*}" --port "${DJANGO_ADDR##*:}" \
   --lifespan off --timeout-graceful-shutdown 2 \
-  --reload --reload-dir cruddur --reload-dir messaging --reload-dir users --reload-dir management &
+  --reload --reload-dir cruddur --reload-dir messaging --reload-dir users &
 server_pid=$!
 wait "$server_pid"

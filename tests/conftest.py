@@ -12,9 +12,11 @@ import pytest
 from django.core.cache import cache
 from moto import mock_aws
 
-from management import emulator
+from devtools import emulator
 from messaging.domain import UserRef
-from messaging.store import get_store, reset_stores
+from messaging.dynamo import reset_dynamo_stores
+from messaging.memory import reset_memory_stores
+from messaging.store import get_store
 
 # No test may ever reach real AWS, whatever the developer's shell or .env holds.
 os.environ.update(
@@ -42,7 +44,7 @@ def _no_real_aws(settings):
     settings.AWS_DEFAULT_REGION = "us-east-1"
     settings.AWS_COGNITO_USER_POOL_ID = ""
     settings.DDB_MESSAGE_TABLE = "cruddur-messages"
-    settings.MESSAGE_STORE = "dynamodb"
+    settings.MESSAGE_STORE = "messaging.dynamo.get_dynamo_store"
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +54,11 @@ def _fresh_stores():
     reset_stores()
     yield
     reset_stores()
+
+
+def reset_stores() -> None:
+    reset_memory_stores()
+    reset_dynamo_stores()
 
 
 @pytest.fixture(autouse=True)
@@ -132,13 +139,13 @@ def londo_ref():
 @pytest.fixture
 def memory_store(settings):
     """The in-memory store (messaging/memory.py) is the app's store for this test."""
-    settings.MESSAGE_STORE = "memory"
+    settings.MESSAGE_STORE = "messaging.memory.get_memory_store"
     return get_store()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _emulator_patches():
-    """moto as `make run` runs it (management/emulator.py), for the whole session: requests
+    """moto as `make run` runs it (devtools/emulator.py), for the whole session: requests
     isolated, and the speed-ups. They patch moto's classes, so in-process `mock_aws` tests
     get them as well as the server: one moto for every test, answering as stock moto does
     (tests/integration/test_emulator.py compares the two)."""

@@ -50,7 +50,7 @@ def store(aws_in_process):
 @pytest.fixture
 def server_store(moto_endpoint):
     """The DynamoDB store over the emulator's HTTP server, table created. Each request is
-    isolated, as on AWS (management/emulator.py); races between requests remain."""
+    isolated, as on AWS (devtools/emulator.py); races between requests remain."""
     store = get_dynamo_store()
     schema.create(store.table)
     return store

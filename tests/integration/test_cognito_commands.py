@@ -79,7 +79,7 @@ def test_help_works(name, capsys):
     assert exited.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert f"usage: {name} [-h] [--prod]" in help_text
-    assert " ".join(load_command_class("management", name).help.split()) in help_text
+    assert " ".join(load_command_class("users", name).help.split()) in help_text
 
 
 # --- cognito_list_users ---

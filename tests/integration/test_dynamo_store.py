@@ -13,7 +13,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from messaging.domain import NewMessage, UserRef, format_sort_key, parse_sort_key
 from messaging.dynamo import get_dynamo_store as get_store
-from messaging.dynamo import schema, track_usage
+from messaging.dynamo import reset_dynamo_stores, schema, track_usage
 from messaging.dynamo import store as store_module
 from messaging.dynamo import table as table_module
 from messaging.dynamo.items import GSI_NAME
@@ -26,7 +26,6 @@ from messaging.errors import (
     Throttled,
     Unavailable,
 )
-from messaging.store import reset_stores
 from tests.helpers import fake_response, read_position
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -1014,8 +1013,8 @@ def test_no_credentials_is_unavailable(monkeypatch, tmp_path, request):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
-    reset_stores()  # a cached client keeps the credentials it was built with
-    request.addfinalizer(reset_stores)
+    reset_dynamo_stores()  # a cached client keeps the credentials it was built with
+    request.addfinalizer(reset_dynamo_stores)
 
     with pytest.raises(Unavailable, match="No AWS credentials found"):
         # Real AWS: the local emulator on this machine gets stand-in credentials instead.

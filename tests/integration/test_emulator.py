@@ -1,4 +1,4 @@
-"""management/emulator.py: the one emulator of `make run`, the tests and the benchmark.
+"""devtools/emulator.py: the one emulator of `make run`, the tests and the benchmark.
 
 Its speed-ups patch moto's internals, so these tests fail loudly when a moto upgrade changes
 them: the pinned version, the patched functions' signatures, the same answers with and
@@ -19,7 +19,7 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
-from management import emulator
+from devtools import emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "emulator-check"

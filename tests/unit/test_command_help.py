@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import call_command, get_commands
 
-OUR_COMMANDS = sorted(name for name, app in get_commands().items() if app == "management")
+OUR_COMMANDS = sorted(name for name, app in get_commands().items() if app in {"messaging", "users"})
 
 
 def test_the_contract_commands_exist():
@@ -23,6 +23,14 @@ def test_the_contract_commands_exist():
         "cognito_sync",
     }
     assert contract <= set(OUR_COMMANDS)
+
+
+def test_each_command_lives_in_the_app_it_serves():
+    apps = get_commands()
+    assert {apps[name] for name in OUR_COMMANDS if name.startswith("ddb_")} == {"messaging"}
+    assert {apps[name] for name in ("seed_users", "cognito_list_users", "cognito_sync")} == {
+        "users"
+    }
 
 
 @pytest.mark.parametrize("name", OUR_COMMANDS)

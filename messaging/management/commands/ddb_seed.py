@@ -1,9 +1,8 @@
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from cruddur.commands import AwsCommand
 from messaging.seed import SEED_CONVERSATION_UUID, SeedUsersMissing, seed_conversation
-
-from ...base import AwsCommand
 
 
 class Command(AwsCommand):

@@ -1,6 +1,5 @@
+from cruddur.commands import AwsCommand
 from messaging.dynamo import get_table, schema
-
-from ...base import AwsCommand
 
 
 class Command(AwsCommand):

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from management.base import AwsCommand
+from cruddur.commands import AwsCommand
 from users.services import LOCAL_USER_POOL_NAME, SEED_USERS, create_local_user_pool
 
 

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from management.base import AwsCommand
+from cruddur.commands import AwsCommand
 from users.services import sync_cognito_users
 
 

@@ -1,8 +1,7 @@
 import json
 
+from cruddur.commands import AwsCommand
 from messaging.dynamo import get_table, schema
-
-from ...base import AwsCommand
 
 
 class Command(AwsCommand):

@@ -3,7 +3,7 @@ from collections import Counter
 
 from django.conf import settings
 
-from management.base import AwsCommand
+from cruddur.commands import AwsCommand
 from users import cognito
 
 

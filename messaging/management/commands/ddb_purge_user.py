@@ -7,12 +7,11 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
+from cruddur.commands import AwsCommand
 from cruddur.errors import ServiceError
 from messaging.dynamo import get_table, purge, track_usage
 from users.accounts import deleted_accounts_not_purged, record_messages_purged
 from users.models import User
-
-from ...base import AwsCommand
 
 
 class Command(AwsCommand):

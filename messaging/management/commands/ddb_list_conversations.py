@@ -2,10 +2,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
+from cruddur.commands import AwsCommand
 from messaging.dynamo import track_usage
 from messaging.store import get_store
-
-from ...base import AwsCommand
 
 
 class Command(AwsCommand):

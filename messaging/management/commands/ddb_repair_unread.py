@@ -10,9 +10,8 @@ so only their own newest message counts as read.
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
+from cruddur.commands import AwsCommand
 from messaging.dynamo import get_table, jobs
-
-from ...base import AwsCommand
 
 
 class Command(AwsCommand):

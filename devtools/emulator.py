@@ -23,7 +23,7 @@ benchmark (bench/run.py) all run this one emulator. It is moto's own server plus
    data); and its process keeps garbage collection from walking moto's whole state
    (`_freeze_survivors`).
 
-Usage: python -m management.emulator [--host 127.0.0.1] [--port 5001] [--stock]
+Usage: python -m devtools.emulator [--host 127.0.0.1] [--port 5001] [--stock]
 (Development only: moto is in requirements-dev.txt, and nothing in the app imports this.)
 """
 
@@ -432,7 +432,7 @@ def install_speedups() -> None:
         raise RuntimeError(
             "The emulator's speed-ups were written for another moto: "
             + "; ".join(problems)
-            + ". Pin moto back in requirements-dev.txt, update management/emulator.py, "
+            + ". Pin moto back in requirements-dev.txt, update devtools/emulator.py, "
             "or run the emulator with --stock."
         )
     for (owner, name), replacement in _PATCHES.items():
