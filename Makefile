@@ -35,10 +35,13 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Every run keys its cache entries with its own prefix, so runs side by side do not meet.
+# Every run keys its cache entries with its own prefix, so runs side by side do not meet. Two
+# workers (pytest-xdist), each with its own database, keys, emulator and browser: the suite
+# waits on browsers, servers and sockets about as long as it computes.
+TEST_WORKERS ?= 2
 test: install postgres redis browser lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CACHE_KEY_PREFIX=test-$$$$ \
-		$(PY) -m pytest
+		$(PY) -m pytest --numprocesses $(TEST_WORKERS)
 
 # The unit tier alone: the in-memory store and SQLite in memory, no Postgres, no browser.
 test-fast: install

@@ -36,23 +36,23 @@ from pathlib import Path
 from bench import client as bench_client
 from bench.run import (
     bench_env,
-    database,
+    emulator_and_database,
     free_port,
     group_cpu_seconds,
     log,
     percentile,
     redis_version,
+    run_scenario,
     seed,
     serving,
 )
 from bench.seed import PASSWORD
-from devtools import emulator
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-_STATE = re.compile(r'data-state="([0-9a-f]*)"')
+_STATE = re.compile(r'name="since" value="([0-9a-f]*)"')  # the live form's inbox state
 POLL_INTERVAL = 1.5  # live.js's
 
 
@@ -263,9 +263,7 @@ def measure_pages(env: dict, logs: Path, args) -> dict:
         for _ in range(args.rounds):
             for kind in servers:
                 for scenario in scenarios:
-                    cpu = group_cpu_seconds(groups[kind])
-                    run = bench_client.run(scenario, clients[kind], seconds=3)
-                    run.server_cpu_seconds = group_cpu_seconds(groups[kind]) - cpu
+                    run = run_scenario(scenario, clients[kind], groups[kind], seconds=3)
                     rounds = results.setdefault(kind, {}).setdefault(scenario.name, [])
                     rounds.append((run.rps, run.cpu_ms_per_request, len(run.errors)))
     return {
@@ -301,16 +299,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"bench.push needs Redis at {args.redis_url}.")
     logs = Path(args.out or tempfile.mkdtemp(prefix="cruddur-push-"))
     logs.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
     results: dict = {"command": " ".join(["python -m bench.push", *(argv or sys.argv[1:])])}
-    emulator_argv = [sys.executable, "-m", "devtools.emulator", "--port", str(port)]
-    with (
-        serving(
-            "emulator", emulator_argv, dict(os.environ), logs, f"{endpoint}{emulator.PING_PATH}"
-        ),
-        database("postgres", f"bench_push_{os.getpid()}", logs) as (_kind, _version, url),
-    ):
+    name = f"bench_push_{os.getpid()}"
+    with emulator_and_database("postgres", name, logs) as (endpoint, _kind, _version, url):
         env = bench_env(url, endpoint, args.clients, args.redis_url)
         data = seed("S", args.clients, env, logs)
         env["MAIN_CONVERSATIONS"] = ",".join(data["main_conversations"])

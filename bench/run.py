@@ -61,12 +61,14 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def serving(name: str, argv: list[str], env: dict[str, str], logs: Path, url: str):
-    """A server process, answering `url` inside the block and stopped after it."""
+def serving(
+    name: str, argv: list[str], env: dict[str, str], logs: Path, url: str, cwd: Path = ROOT
+):
+    """A server process run in `cwd`, answering `url` inside the block and stopped after it."""
     with (logs / f"{name}.log").open("ab") as output:
         # Its own session, so that stopping it stops gunicorn's workers too.
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         deadline = time.monotonic() + 180
@@ -117,6 +119,26 @@ def group_cpu_seconds(group: int) -> float:
         if int(fields[2]) == group:  # after the name: state, ppid, pgrp, ..., utime, stime
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def signed_in_clients(port: int, count: int, mains: list[str]) -> list[bench_client.Client]:
+    """`count` clients of the server at `port`, each signed in as its benchmark user."""
+    clients = [bench_client.Client("127.0.0.1", port) for _ in range(count)]
+    for number, client in enumerate(clients):
+        client.login(f"bench{number}", PASSWORD)
+        client.main_conversation = mains[number]
+        client.page3_path = client.find_page3()
+    return clients
+
+
+def run_scenario(
+    scenario: bench_client.Scenario, clients: list[bench_client.Client], group: int, seconds: float
+) -> bench_client.RunResult:
+    """One run of `scenario`, with the CPU that the server (process group `group`) spent."""
+    cpu = group_cpu_seconds(group)
+    result = bench_client.run(scenario, clients, seconds=seconds)
+    result.server_cpu_seconds = group_cpu_seconds(group) - cpu
+    return result
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -182,11 +204,7 @@ def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path
             name, url = f"gunicorn-{backend}-{size}", f"http://127.0.0.1:{port}/accounts/login/"
             server = serving(name, argv, {**env, "BENCH_SIZE": size}, logs, url)
             groups[backend] = servers.enter_context(server).pid  # its own process group
-            clients[backend] = [bench_client.Client("127.0.0.1", port) for _ in range(args.clients)]
-            for number, client in enumerate(clients[backend]):
-                client.login(f"bench{number}", PASSWORD)
-                client.main_conversation = data["main_conversations"][number]
-                client.page3_path = client.find_page3()
+            clients[backend] = signed_in_clients(port, args.clients, data["main_conversations"])
         log(f"size {size}: servers up, {args.clients} clients signed in to each")
         for repeat in range(args.repeats):
             # One server's scenarios back to back: each in-memory page right after its floor.
@@ -194,9 +212,7 @@ def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path
                 for scenario in bench_client.SCENARIOS:
                     if repeat == 0 and args.warmup:
                         bench_client.run(scenario, clients[backend], seconds=args.warmup)
-                    cpu = group_cpu_seconds(groups[backend])
-                    result = bench_client.run(scenario, clients[backend], seconds=args.seconds)
-                    result.server_cpu_seconds = group_cpu_seconds(groups[backend]) - cpu
+                    result = run_scenario(scenario, clients[backend], groups[backend], args.seconds)
                     measured.setdefault((backend, scenario.name), []).append(result)
                     p50 = percentile(result.latencies, 0.5) * 1000
                     cpu_ms = result.cpu_ms_per_request
@@ -208,6 +224,19 @@ def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path
         for (backend, name), runs in measured.items()
     ]
     return {"seed": data, "scenarios": scenarios}
+
+
+@contextmanager
+def emulator_and_database(kind: str, name: str, logs: Path):
+    """The AWS emulator on a free port and a new database; yields (endpoint, kind, version, URL)."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "devtools.emulator", "--port", str(port)]
+    with (
+        serving("emulator", argv, dict(os.environ), logs, f"{endpoint}{emulator.PING_PATH}"),
+        database(kind, name, logs) as (kind, version, url),
+    ):
+        yield endpoint, kind, version, url
 
 
 def redis_version(url: str) -> str | None:
@@ -249,15 +278,9 @@ def run(args: argparse.Namespace, *, command: str) -> dict[str, Any]:
     started, load = time.perf_counter(), [round(load, 2) for load in os.getloadavg()]
     logs = Path(tempfile.mkdtemp(prefix="cruddur-bench-"))
     log(f"logs in {logs}")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "devtools.emulator", "--port", str(port)]
     # A smoke run (the test suite) must not drop the database of a `make bench` under way.
     name = "bench" if args.sizes != ["smoke"] else f"bench_smoke_{os.getpid()}"
-    with (
-        serving("emulator", argv, dict(os.environ), logs, f"{endpoint}{emulator.PING_PATH}"),
-        database(args.database, name, logs) as (kind, version, url),
-    ):
+    with emulator_and_database(args.database, name, logs) as (endpoint, kind, version, url):
         cache = redis_version(args.redis_url) if args.redis_url else None
         redis_url = args.redis_url if cache else ""
         cache = f"Redis {cache}" if cache else "each worker's memory (no Redis answered)"

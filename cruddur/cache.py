@@ -19,6 +19,12 @@ someone back in), every entry under this site's KEY_PREFIX is deleted when Redis
 again: the cache only makes pages cheaper, sessions live on in the database, the limits'
 counters merely start again, and an outage with that many deletes is rare. `ping()` is for
 `/health/`.
+
+All of it wraps the cache's public methods; Redis is reached through Django's own client.
+What must outlive one backend instance (Django makes one per thread, and under ASGI one per
+request) is kept per Redis location and process: the memory of an outage (RedisOutage) and
+the connections (SharedConnectionPool, given to Django's client by its documented
+`pool_class` option), so that a request under ASGI does not open a connection of its own.
 """
 
 from __future__ import annotations
@@ -27,13 +33,13 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache, RedisCacheClient
-from django.utils.functional import cached_property
-from redis import exceptions as redis_errors
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger("cruddur.cache")
 
@@ -41,90 +47,106 @@ logger = logging.getLogger("cruddur.cache")
 # ConnectionError), during a failover (READONLY from a former primary, CLUSTERDOWN, MASTERDOWN,
 # TRYAGAIN) or when full (OOM). Answering as an empty cache is right for these, not for a bug.
 OUTAGE_ERRORS = (
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
     OSError,
-    redis_errors.ReadOnlyError,
-    redis_errors.ClusterDownError,
-    redis_errors.TryAgainError,
-    redis_errors.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.OutOfMemoryError,
 )
+# The cache's OPTIONS that are Django's own, not redis-py's connection settings.
+_DJANGO_OPTIONS = ("pool_class", "parser_class", "serializer")
 _NOT_SENT = object()
 
 
-class _SharedClient(RedisCacheClient):
-    """The connection pools of one Redis location, shared by every backend instance of the
-    process, with the backend's memory of an outage.
+@dataclass
+class RedisOutage:
+    """What this process remembers of a Redis location's outage, shared by every backend
+    instance on it and by the event publisher (messaging/events.py)."""
 
-    Django makes a cache backend per thread, and under ASGI per request; each would open its
-    own pool (a new connection, per request). One per location and process instead: pools
-    and `redis.Redis` clients are thread-safe. Django's client also builds a `redis.Redis`
-    for every call (redis-py sets up some 170 response callbacks in each); one per pool here.
-    """
+    down_until: float = 0.0  # time.monotonic(); not tried before then
+    unsent_deletes: set[tuple[str, int | None]] = field(default_factory=set)
+    clear_when_back: bool = False  # more deletes than kept: delete every entry instead
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._clients = {}
-        self.down_until = 0.0
-        self.unsent_deletes: set[tuple[str, int | None]] = set()
-        self.clear_when_back = False  # more deletes than kept: delete every entry instead
+    def is_down(self) -> bool:
+        return time.monotonic() < self.down_until
 
-    def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
-        if client is None:
-            client = self._client(connection_pool=self._get_connection_pool(write))
-            self._clients[index] = client
-        return client
+    def back_off(self, seconds: float) -> None:
+        self.down_until = time.monotonic() + seconds
 
 
-_shared: dict[str, _SharedClient] = {}
-_shared_lock = threading.Lock()
+_outages: dict[str, RedisOutage] = {}
+_outages_lock = threading.Lock()
+
+
+def _outage_at(location: str) -> RedisOutage:
+    with _outages_lock:
+        return _outages.setdefault(location, RedisOutage())
+
+
+class SharedConnectionPool(redis.ConnectionPool):
+    """One redis-py pool per URL and connection options in a process. Django's client makes a
+    pool per backend instance, and Django makes a backend per thread and, under ASGI, per
+    request: without this, every request would open a connection to Redis (with TLS, a
+    handshake). redis-py's pools are thread-safe and start afresh in a forked child."""
+
+    _shared: dict[str, redis.ConnectionPool] = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **options) -> redis.ConnectionPool:
+        key = f"{url} {sorted(options.items())!r}"
+        with cls._lock:
+            if key not in cls._shared:
+                cls._shared[key] = super().from_url(url, **options)
+            return cls._shared[key]
 
 
 class ResilientRedisCache(RedisCache):
     retry_after = 5.0  # seconds without a try after a failure
     max_unsent_deletes = 10_000  # (key, version) pairs, some 1 MB
 
-    @cached_property
-    def _cache(self) -> _SharedClient:
-        location = repr((self._servers, sorted(self._options.items())))
-        with _shared_lock:
-            if location not in _shared:
-                _shared[location] = _SharedClient(self._servers, **self._options)
-            return _shared[location]
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self.servers = re.split("[;,]", server) if isinstance(server, str) else list(server)
+        self.outage = _outage_at(",".join(self.servers))
+        options = params.get("OPTIONS", {})
+        self.connection_options = {
+            name: value for name, value in options.items() if name not in _DJANGO_OPTIONS
+        }
 
     def ping(self) -> None:
         """Raise (a RedisError) unless Redis answers now."""
-        self._cache.get_client(write=True).ping()
-        self._cache.down_until = 0.0
+        super().has_key("health")  # any command answered will do
+        self.outage.down_until = 0.0
 
     def _guarded(self, fallback: Any, operation, *args, **kwargs) -> Any:
-        if time.monotonic() < self._cache.down_until:
+        if self.outage.is_down():
             return fallback
         try:
             self._send_unsent_deletes()
             return operation(*args, **kwargs)
         except OUTAGE_ERRORS as error:
-            self._cache.down_until = time.monotonic() + self.retry_after
+            self.outage.back_off(self.retry_after)
             logger.warning(
                 "cache unavailable, serving without it for %.0f s: %s", self.retry_after, error
             )
             return fallback
 
     def _send_unsent_deletes(self) -> None:
-        if self._cache.clear_when_back:
-            self._delete_every_entry()
-            self._cache.clear_when_back = False
-        unsent = self._cache.unsent_deletes
+        if self.outage.clear_when_back:
+            self.delete_every_entry()
+            self.outage.clear_when_back = False
+        unsent = self.outage.unsent_deletes
         for key, version in list(unsent):
             super().delete(key, version)
             unsent.discard((key, version))
 
     def _keep_unsent(self, keys, version) -> None:
-        if self._cache.clear_when_back:
+        if self.outage.clear_when_back:
             return  # every entry goes anyway
-        unsent = self._cache.unsent_deletes
+        unsent = self.outage.unsent_deletes
         unsent.update((key, version) for key in keys)
         if len(unsent) > self.max_unsent_deletes:
             logger.error(
@@ -133,20 +155,22 @@ class ResilientRedisCache(RedisCache):
                 self.max_unsent_deletes,
                 self.key_prefix,
             )
-            self._cache.clear_when_back = True
+            self.outage.clear_when_back = True
             unsent.clear()
 
-    def _delete_every_entry(self) -> None:
+    def delete_every_entry(self) -> None:
         """Delete every key of this site (KEY_PREFIX, any version), one key per command: a
-        cluster refuses a command on keys of different slots."""
-        client = self._cache.get_client(write=True)
+        cluster refuses a command on keys of different slots; unlike clear(), which empties
+        the whole Redis database. Rare (after a long outage, and between tests), so on a
+        connection of its own rather than the cache's."""
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.key_prefix) + ":*"
-        pipeline = client.pipeline(transaction=False)
-        for key in client.scan_iter(match=pattern, count=1000):
-            pipeline.delete(key)
-            if len(pipeline) == 500:
-                pipeline.execute()
-        pipeline.execute()
+        with redis.Redis.from_url(self.servers[0], **self.connection_options) as client:
+            pipeline = client.pipeline(transaction=False)
+            for key in client.scan_iter(match=pattern, count=1000):
+                pipeline.delete(key)
+                if len(pipeline) == 500:
+                    pipeline.execute()
+            pipeline.execute()
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         return self._guarded(False, super().add, key, value, timeout, version)
@@ -194,24 +218,24 @@ class ResilientRedisCache(RedisCache):
 
 def redis_is_down(url: str) -> bool:
     """Whether the cache is backing off from the Redis at `url` after a failure to reach it."""
-    shared = _shared_client_of(url)
-    return shared is not None and time.monotonic() < shared.down_until
+    outage = _outage_of(url)
+    return outage is not None and outage.is_down()
 
 
 def note_redis_down(url: str, error: Exception) -> None:
     """The Redis at `url` is out (`error` is one of OUTAGE_ERRORS): the cache, and whoever
     asks `redis_is_down`, does not try it again for `retry_after` seconds."""
-    shared = _shared_client_of(url)
-    if shared is not None:
-        shared.down_until = time.monotonic() + ResilientRedisCache.retry_after
+    outage = _outage_of(url)
+    if outage is not None:
+        outage.back_off(ResilientRedisCache.retry_after)
         logger.warning(
             "Redis unreachable, not tried for %.0f s: %s", ResilientRedisCache.retry_after, error
         )
 
 
-def _shared_client_of(url: str) -> _SharedClient | None:
-    """The default cache's shared client when that cache is this backend on `url`."""
+def _outage_of(url: str) -> RedisOutage | None:
+    """The default cache's memory of an outage when that cache is this backend on `url`."""
     cache = caches[DEFAULT_CACHE_ALIAS]
-    if isinstance(cache, ResilientRedisCache) and url in cache._servers:
-        return cache._cache
+    if isinstance(cache, ResilientRedisCache) and url in cache.servers:
+        return cache.outage
     return None

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_htmx",  # htmx itself, from its wheel (static/django_htmx/htmx-2.min.js)
     "csp",  # django-csp: its system checks catch settings in the old CSP_* form
     "cruddur",  # the deploy checks (cruddur/checks.py)
     "users",
@@ -55,13 +56,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy: CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "messaging.middleware.RequestCostMiddleware",
+    "cruddur.middleware.RequestCostMiddleware",  # what each request cost: COST_* below
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "users.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: a request made by htmx
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers for a locked-out login
 ]
@@ -133,14 +135,20 @@ _cache_keys = {
     "KEY_PREFIX": CACHE_KEY_PREFIX,
     "VERSION": env.int("CACHE_VERSION", default=1),
 }
+# Redis that does not answer at once is skipped; one connection pool per process, not per
+# request (cruddur/cache.py).
+REDIS_CACHE_OPTIONS = {
+    "pool_class": "cruddur.cache.SharedConnectionPool",
+    "socket_connect_timeout": 0.5,
+    "socket_timeout": 0.5,
+}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "cruddur.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             **_cache_keys,
-            # A cache that does not answer at once is skipped (cruddur/cache.py).
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
@@ -244,7 +252,10 @@ DDB_MESSAGE_TABLE = env.str("DDB_MESSAGE_TABLE", default=aws.DEFAULT_MESSAGE_TAB
 # the benchmark's baseline).
 MESSAGE_STORE = "messaging.dynamo.get_dynamo_store"
 AWS_COGNITO_USER_POOL_ID = env.str("AWS_COGNITO_USER_POOL_ID", default="")
-COST_HEADERS = env.bool("COST_HEADERS", default=False)  # X-DynamoDB-*/X-SQL-Queries
+# What each request cost (cruddur/middleware.py), besides its log line: X-DynamoDB-*/X-SQL-Queries
+# headers (the benchmark reads them), and a footer on every HTML page for a developer who asks.
+COST_HEADERS = env.bool("COST_HEADERS", default=False)
+COST_FOOTER = env.bool("COST_FOOTER", default=False)
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

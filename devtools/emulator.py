@@ -1,8 +1,9 @@
 """The local AWS emulator: moto's server (DynamoDB, DynamoDB Streams, Cognito on one port) made
 to behave like AWS where this project depends on it, and to stay fast as the table grows.
 
-`make run` (scripts/run-local.sh), the tests (tests/conftest.py's `moto_server_url`) and the
-benchmark (bench/run.py) all run this one emulator. It is moto's own server plus three things:
+`make run` (scripts/run-local.sh) and the benchmark (bench/run.py) run this emulator; the tests
+run moto as released with the isolation alone (tests/conftest.py), and check the speed-ups
+apart. It is moto's own server plus three things:
 
 1. Isolation. moto serves each HTTP request on its own thread and applies a TransactWriteItems
    item by item, so two concurrent transactions can both pass their conditions (measured:
@@ -15,8 +16,10 @@ benchmark (bench/run.py) all run this one emulator. It is moto's own server plus
    condition anew every time it meets one: a third of its time for a send, at any size. The
    speed-ups change how much moto reads, copies and parses, never what it decides: moto's own
    code still filters, sorts, pages, checks conditions and builds every answer and error.
-   tests/integration/test_emulator.py checks that the answers are the same with and without
-   them, and fails if a moto upgrade changes the functions patched here.
+   They are for the emulator's process: the test suite runs stock moto, and
+   tests/integration/test_emulator.py installs them for its own tests only, to check that the
+   answers are the same with and without them and to fail if a moto upgrade changes the
+   functions patched here.
 
 3. The server: `GET /_emulator/ping` answers "ok" at once, before moto's dispatcher, so that
    a liveness check never serialises moto's state (`/moto-api/data.json` takes a minute with
@@ -486,10 +489,11 @@ def install(*, speedups: bool = True) -> None:
 
 
 class ThreadedEmulator:
-    """The emulator on a thread of this process (port 0: a free one), for the tests."""
+    """The emulator on a thread of this process (port 0: a free one), for the tests: requests
+    isolated, and moto as released unless `speedups` (which patch this whole process's moto)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        install()
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, speedups: bool = False):
+        install(speedups=speedups)
         self._server = make_server(
             host, port, make_app(), threaded=True, request_handler=MotoRequestHandler
         )

@@ -7,9 +7,9 @@ A missing conversation, a non-member and a malformed uuid are the same Conversat
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
+from cruddur.uuids import parse_uuid
 from users.models import User
 
 from .domain import InboxEntry
@@ -22,10 +22,10 @@ class ConversationNotFound(Exception):
 
 def canonical_uuid(value: str) -> str:
     """The conversation uuid in its one spelling, or ConversationNotFound."""
-    try:
-        return str(uuid.UUID(value))
-    except (TypeError, ValueError, AttributeError):
-        raise ConversationNotFound from None
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise ConversationNotFound
+    return str(parsed)
 
 
 def get_entry_for_member(

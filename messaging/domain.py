@@ -6,7 +6,7 @@ Words (used the same way in every module of `messaging`):
   DynamoDB item codec (`messaging/dynamo/items.py`); code calls it `conversation_uuid`;
 - an *inbox entry* is one participant's line for a conversation in their inbox (DynamoDB's
   *group item*, `GRP#<owner>`): the other person, the last message, the unread count; an
-  *inbox row* is how a page shows one (`selectors.InboxRow`);
+  *inbox row* is how a page shows one (`view_models.InboxRow`);
 - a *message* is a message (`MSG#<conversation>`).
 """
 

@@ -15,6 +15,8 @@ from functools import wraps
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from cruddur.uuids import parse_uuid
+
 from .access import ConversationNotFound
 from .errors import InvalidCursor, NotFound, StoreError, TableNotFound
 
@@ -61,13 +63,6 @@ def unavailable_page(request: HttpRequest, error: Exception) -> HttpResponse:
         "text": posted.get("text"),
         # The same token: if the send did commit before its answer was lost, trying again
         # finds it and sends nothing twice.
-        "retry_token": _valid_token(posted.get("token")) or uuid.uuid4(),
+        "retry_token": parse_uuid(posted.get("token")) or uuid.uuid4(),
     }
     return render(request, "messaging/unavailable.html", context, status=503)
-
-
-def _valid_token(value: str | None) -> str | None:
-    try:
-        return str(uuid.UUID(value or ""))
-    except ValueError:
-        return None

@@ -1,10 +1,21 @@
 import uuid
 
 from django import forms
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
-from . import selectors, services
+from users.selectors import find_user
+
+from . import services
+
+
+class MessageBox(forms.BoundField):
+    """The message's <textarea>, described by its error (when there is one) and by the
+    character counter under it (static/js/compose.js keeps the list as alerts come and go)."""
+
+    def build_widget_attrs(self, attrs, widget=None):
+        attrs = super().build_widget_attrs(attrs, widget)
+        described_by = [attrs.get("aria-describedby"), f"{self.auto_id}_counter"]
+        attrs["aria-describedby"] = " ".join(filter(None, described_by))
+        return attrs
 
 
 class MessageForm(forms.Form):
@@ -16,9 +27,21 @@ class MessageForm(forms.Form):
         label="Message",
         required=False,  # clean_text gives the message for empty and blank text alike
         strip=False,
-        # No maxlength: browsers count it in UTF-16 units, the server in characters
-        # (clean_message_text); static/js/compose.js counts as the server does.
-        widget=forms.Textarea(attrs={"rows": 3, "data-compose-text": ""}),
+        widget=forms.Textarea(
+            attrs={
+                # One line that grows with the text (cruddur.css: field-sizing), as in a chat.
+                "rows": 1,
+                "placeholder": "Write a message",
+                # The browser refuses an empty box before it is sent (the field is not
+                # required for the server, so that clean_text words every refusal).
+                "required": True,
+                # No maxlength: browsers count it in UTF-16 units, the server in characters
+                # (clean_message_text); static/js/compose.js counts as the server does.
+                "data-max-length": services.MAX_MESSAGE_LENGTH,
+                "data-compose-text": "",
+            }
+        ),
+        bound_field_class=MessageBox,
     )
     token = forms.UUIDField(
         widget=forms.HiddenInput,
@@ -70,44 +93,9 @@ class RecipientForm(forms.Form):
         handle = self.cleaned_data["handle"].strip().removeprefix("@")
         if not handle:
             raise forms.ValidationError(self.fields["handle"].error_messages["required"])
-        recipient = selectors.find_user(handle=handle)
+        recipient = find_user(handle=handle)
         if recipient is None:
             raise forms.ValidationError("No user @%(handle)s.", params={"handle": handle})
         services.check_recipient(sender=self.user, recipient=recipient)
         self.cleaned_data["recipient"] = recipient
         return recipient.handle
-
-    def handle_input(self) -> SafeString:
-        """The handle's <input>, exactly as `{{ form.handle }}` renders it.
-
-        Built here rather than through the form renderer's widget templates, which cost the
-        inbox page more than the rest of its form: the same attributes (the widget's, then
-        required, aria-invalid and aria-describedby from the field's state, then the id), in
-        the same order, escaped the same way.
-        """
-        field = self["handle"]
-        widget = field.field.widget
-        attrs = field.build_widget_attrs({}, widget)
-        if field.auto_id and "id" not in widget.attrs:
-            attrs.setdefault("id", field.auto_id)
-        context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
-        value = context["value"]
-        return format_html(
-            '<input type="{}" name="{}"{}{}>',
-            context["type"],
-            context["name"],
-            "" if value is None else format_html(' value="{}"', value),
-            format_html_join(
-                "",
-                "{}",
-                (
-                    (
-                        format_html(" {}", name)
-                        if value is True
-                        else format_html(' {}="{}"', name, value),
-                    )
-                    for name, value in context["attrs"].items()
-                    if value is not False
-                ),
-            ),
-        )

@@ -1,22 +1,28 @@
-"""The live endpoints: HTML fragments for static/js/live.js (the pages work without them).
+"""The live poll: one request per change, answered with what changed (the pages work
+without it: reloading shows everything).
 
-The fragments come from the pages' own partials (`_conversation_list.html`, `_messages.html`,
-`_unread_badge.html`), so a row or a message has one markup whichever way it reaches the
-screen; the script only reads the data-* attributes of a fragment's root and swaps its
-elements in. Errors are short text/plain answers, mapped by `error_pages.status_for` like
-the pages' errors.
+A page carries its live state in a small hidden form (`_live.html`: where the inbox was, which
+list it shows, the open conversation's newest message). static/js/live.js asks htmx to send
+that form when the event stream says something changed, or on a timer when there is no
+stream. The answer is the same form with the next state, and out-of-band swaps (htmx's
+`hx-swap-oob`) drawn with the pages' own partials: the unread badge, the redrawn list, and
+the open conversation's new messages joined to the one shown last (`view_models.Seam`). A row
+or a message has one markup whichever way it reaches the screen, and no script regroups it.
+Errors are short text/plain answers, mapped by `error_pages.status_for` like the pages' errors.
 """
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from django_htmx.http import trigger_client_event
 
-from . import selectors, services
+from . import services, view_models
 from .error_pages import HANDLED, status_for
 from .errors import InvalidCursor
 from .live_tokens import check_live_token
@@ -75,37 +81,24 @@ def _short_parameter(request: HttpRequest, name: str) -> str:
     return value
 
 
-@live_endpoint
-def inbox_poll(request: HttpRequest) -> HttpResponse:
-    """Has the first inbox page changed since `since` (the state the page was drawn with)?
+@dataclass(frozen=True)
+class _OpenConversation:
+    """Where the open conversation of a page stands, as its live form says."""
 
-    Idle: one Query of two small items (the counter and the newest row). When it changed and
-    the page shows the list (`rows=1`), also the first page, redrawn. `current` is the
-    conversation open beside the list (its row is marked as the current page); `reading` is
-    the same one when its tab is in front, which marks it read, so it is shown read.
-    """
-    since = _short_parameter(request, "since")
-    current = _short_parameter(request, "current") or None
-    reading = _short_parameter(request, "reading") or None
-    update = selectors.inbox_update(
-        user=request.user, since=since, with_rows=request.GET.get("rows") == "1", reading=reading
-    )
-    return render(request, "messaging/live_inbox.html", {"update": update, "current": current})
+    conversation_uuid: str
+    after: str  # the sort key of the newest message shown
+    row: str  # the sort key its inbox row had when last seen
+    unread: int  # the other person's messages shown since the last read
+    above: view_models.Seam  # the message shown last: new ones join it
+    read: bool  # the tab is in front: what it shows is read
 
 
-@live_endpoint
-def conversation_poll(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
-    """The messages after sort key `after`, for a conversation open on screen.
-
-    `token` (signed by the conversation page) proves membership without a read, so when
-    nothing is new this costs one Query that returns nothing. `unread` is how many of the
-    other person's messages the page has shown since the last read; `read=1` (the tab is in
-    front) marks them and the new ones read (services.catch_up).
-    """
+def _open_conversation(request: HttpRequest) -> _OpenConversation | None:
+    conversation = _short_parameter(request, "conversation")
+    if not conversation:
+        return None
     conversation_uuid = check_live_token(
-        user=request.user,
-        conversation_uuid=conversation_uuid,
-        token=request.GET.get("token", ""),
+        user=request.user, conversation_uuid=conversation, token=request.GET.get("token", "")
     )
     try:
         unread = int(request.GET.get("unread", "0"))
@@ -113,11 +106,82 @@ def conversation_poll(request: HttpRequest, conversation_uuid: str) -> HttpRespo
         raise _BadLiveRequest("unread must be a whole number.") from None
     if not 0 <= unread <= _MAX_UNREAD:
         raise _BadLiveRequest(f"unread must be between 0 and {_MAX_UNREAD}.")
-    catch_up = services.catch_up(
-        user=request.user,
+    return _OpenConversation(
         conversation_uuid=conversation_uuid,
-        after=request.GET.get("after", ""),
+        after=_short_parameter(request, "after"),
+        row=_short_parameter(request, "row"),
         unread=unread,
-        mark_read=request.GET.get("read") == "1",
+        above=view_models.Seam(
+            _short_parameter(request, "sender"), _short_parameter(request, "day")
+        ),
+        read=request.GET.get("read") == "1",
     )
-    return render(request, "messaging/live_messages.html", {"catch_up": catch_up})
+
+
+@live_endpoint
+def poll(request: HttpRequest) -> HttpResponse:
+    """What changed since the state in the page's live form.
+
+    The inbox: has its first page changed since `since`? Idle, one Query of two small items
+    (the counter and the newest row); when it changed and the page shows the list (`list`:
+    "inbox" or "sidebar"), the first page redrawn. `current` is the conversation open beside
+    the list (its row is marked as the current page).
+
+    The open conversation (`conversation`, with the `token` its page was signed with, which
+    proves membership without a read): its new messages, only when its inbox row moved past
+    the newest message shown (`after`, `row`) or there is something to mark read (`read=1`:
+    the tab is in front; `unread`: what it showed since the last read; services.catch_up).
+    Its row shows read in the redrawn list when this poll marks it read.
+    """
+    since = _short_parameter(request, "since")
+    shown_list = _short_parameter(request, "list")
+    current = _short_parameter(request, "current") or None
+    thread = _open_conversation(request)
+    reading = thread.conversation_uuid if thread and thread.read else None
+    update = view_models.inbox_update(
+        user=request.user, since=since, with_rows=bool(shown_list), reading=reading
+    )
+    context = {
+        "update": update,
+        "list": shown_list,
+        "thread_list": shown_list == "sidebar",  # a conversation's sidebar, not the inbox
+        "current": current,
+        "thread": thread,
+    }
+    if thread is not None:
+        context.update(_catch_up(request, thread, update))
+    response = render(request, "messaging/live_update.html", context)
+    if context.get("again"):
+        # Reads may lag a write for a moment, and a batch may be full: the page looks again soon.
+        trigger_client_event(response, "cruddur:again")
+    return response
+
+
+def _catch_up(request, thread: _OpenConversation, update) -> dict:
+    """The open conversation's part of a poll's answer: its new messages, when there may be
+    any or something to mark read, and where it stands next."""
+    row, unread = thread.row, thread.unread
+    if update.inbox is not None:
+        own = [r for r in update.inbox.rows if r.conversation_uuid == thread.conversation_uuid]
+        row = max(row, own[0].sort_key) if own else row
+        if row <= thread.after:
+            # The list shows it read because this poll marks it: mark what that row held.
+            unread = max(unread, update.inbox.reading_unread)
+    if not (thread.after < row or (thread.read and unread > 0)):
+        return {"after": thread.after, "row": row, "unread": unread, "above": thread.above}
+    caught = services.catch_up(
+        user=request.user,
+        conversation_uuid=thread.conversation_uuid,
+        after=thread.after,
+        unread=unread,
+        mark_read=thread.read,
+        above=thread.above,
+    )
+    return {
+        "new_messages": caught.messages,
+        "after": caught.after,
+        "row": row,
+        "unread": caught.unread,
+        "above": caught.messages[-1].seam if caught.messages else thread.above,
+        "again": caught.more or caught.after < row,
+    }

@@ -4,6 +4,8 @@ The send services ask before anything is stored, with the two profiles as the da
 them at that moment (`users.profiles.current_profiles`); the pages ask with the cached ones
 to say ahead of time why a conversation is closed. It never reads DynamoDB; whether two people
 already talk is asked only when a recipient accepts new conversations from those people alone.
+The one rule that needs no profile, that nobody writes to themselves (`addressing_refusal`),
+is also asked alone, when someone is named as a recipient (the New message box, the page).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from users.profiles import Profile
 
+SELF = "self"
 DELETED = "deleted"
 DEACTIVATED = "deactivated"
 YOU_BLOCKED = "you_blocked"
@@ -33,6 +36,13 @@ class Refusal:
         return self.code in CLOSING
 
 
+def addressing_refusal(*, sender_uuid: str, recipient_uuid: str) -> Refusal | None:
+    """Why `sender` may not name `recipient` at all, or None: it is themselves."""
+    if sender_uuid == recipient_uuid:
+        return Refusal(SELF, "You can't message yourself.")
+    return None
+
+
 def refusal(
     *,
     sender_uuid: str,
@@ -47,6 +57,9 @@ def refusal(
     `starting`: the message would start a conversation; `already_talking` tells whether the two
     have one anyway (asked only when the recipient's setting makes it matter).
     """
+    refused = addressing_refusal(sender_uuid=sender_uuid, recipient_uuid=recipient_uuid)
+    if refused:
+        return refused
     if recipient is None or recipient.is_deleted:
         return Refusal(
             DELETED,

@@ -8,7 +8,7 @@ message uuids are fixed, so seeding twice writes the same items.
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from users.services import SEED_USERS, find_seed_user
+from users.seeding import SEED_USERS, find_seed_user
 
 from .domain import NewMessage, UserRef
 from .store import get_store

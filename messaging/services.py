@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 
 from cruddur import limits
-from users.models import Block, User
+from cruddur.uuids import parse_uuid
+from users import services as user_services
+from users.models import User
 from users.profiles import current_profiles
 
-from . import policy, selectors
+from . import policy, selectors, view_models
 from .access import get_participants_for_member
 from .domain import InboxEntry, Message, UserRef
 from .errors import StoreError
@@ -74,9 +76,13 @@ class SendLimited(SendRefused):
 
 
 def check_recipient(*, sender: User, recipient: User) -> None:
-    """ValidationError unless `sender` may start a conversation with `recipient`."""
-    if sender.pk == recipient.pk:
-        raise ValidationError("You can't message yourself.", code="self")
+    """ValidationError unless `sender` may name `recipient` to write to (the policy's
+    `addressing_refusal`: not themselves). Whether they may send is `_check_may_send`'s."""
+    refused = policy.addressing_refusal(
+        sender_uuid=str(sender.uuid), recipient_uuid=str(recipient.uuid)
+    )
+    if refused:
+        raise ValidationError(refused.message, code=refused.code)
 
 
 def _check_may_send(
@@ -92,7 +98,7 @@ def _check_may_send(
     Costs one indexed SQL query (the two profiles as committed now, never the cache) and no
     DynamoDB request, except `already_talking` when the recipient's setting makes it matter.
     """
-    recipient_key = selectors.parse_uuid(recipient_uuid)  # None: no user ever had it
+    recipient_key = parse_uuid(recipient_uuid)  # None: no user ever had it
     found = current_profiles(sender.uuid, recipient_key) if recipient_key else {}
     refused = policy.refusal(
         sender_uuid=str(sender.uuid),
@@ -178,9 +184,8 @@ def start_conversation(
 
     If the two already have a conversation, the message goes into it (the store keeps one
     conversation per pair, also when both start one at the same moment). `idempotency_key`
-    as for `send_message`, and SendRefused as there.
+    as for `send_message`, and SendRefused as there (also to oneself).
     """
-    check_recipient(sender=sender, recipient=recipient)
     text = clean_message_text(text)
     _check_may_send(
         sender=sender,
@@ -211,13 +216,12 @@ def _announce(message: Message, people: list[str]) -> None:
     publish_change(people, Change(message.conversation_uuid, message.sort_key))
 
 
-def block(*, user: User, other: User) -> None:
-    """`user` blocks `other`: nothing `other` sends reaches them until they unblock.
-
-    Their conversation is marked read too, so nothing of theirs is left counted as unread.
-    """
-    check_recipient(sender=user, recipient=other)  # no blocking yourself
-    Block.objects.get_or_create(blocker=user, blocked=other)
+def block_and_clear_unread(*, user: User, other: User) -> None:
+    """`user` blocks `other` (users.services.block), and their conversation is marked read,
+    so nothing of theirs is left counted as unread. Blocking is the users app's write; this
+    is messaging's part of it, kept here so that users never reaches into messaging (and not
+    in a signal on Block, which would also mark read for a block made in the admin)."""
+    user_services.block(user=user, other=other)
     try:
         conversation_uuid = selectors.find_conversation(user=user, other=other)
         if conversation_uuid:
@@ -227,21 +231,15 @@ def block(*, user: User, other: User) -> None:
         logger.warning("Blocked, but could not mark the conversation read: %s", error)
 
 
-def unblock(*, user: User, other: User) -> None:
-    """`user` lifts their block of `other` (nothing to do if there is none)."""
-    for made in Block.objects.filter(blocker=user, blocked=other):
-        made.delete()  # one by one: each deletion drops the blocker's cached profile
-
-
 def read_conversation(
     *, user: User, conversation_uuid: str, before: str | None = None, marks_read: bool = True
-) -> selectors.ConversationPage:
+) -> view_models.ConversationPage:
     """A page of a conversation. The newest page (no `before`) shown to the person marks the
     conversation read: it shows the newest message. An older page, or `marks_read` off (a
     HEAD request, a form sent back with an error), marks nothing. The page is shown even when
     the store cannot mark it read now (`_record_reading`)."""
     marks_read = marks_read and before is None
-    page = selectors.conversation_page(
+    page = view_models.conversation_page(
         user=user, conversation_uuid=conversation_uuid, before=before, reading=marks_read
     )
     if marks_read:
@@ -288,7 +286,8 @@ def _record_reading(*, owner_uuid: str, conversation_uuid: str, sort_key: str, u
     The reads worked and the person has the messages on screen; that the store refuses writes
     now (throttled, unreachable) or the entry kept moving (a lost race) must not turn that
     into an error page. The count stays, and the next view or live poll clears it. One warning
-    line each, no traceback: during a write outage every page view logs it.
+    line each, no traceback: during a write outage every page view logs it. A read is announced
+    to the reader's open pages, whose unread counts change.
     """
     try:
         get_store().mark_read(
@@ -306,6 +305,8 @@ def _record_reading(*, owner_uuid: str, conversation_uuid: str, sort_key: str, u
             error,
         )
         return False
+    # The person's other pages show the unread count: they look again.
+    publish_change([owner_uuid], Change(conversation_uuid, sort_key))
     return True
 
 
@@ -313,7 +314,7 @@ def _record_reading(*, owner_uuid: str, conversation_uuid: str, sort_key: str, u
 class CatchUp:
     """What an open conversation missed since the newest message it shows."""
 
-    messages: tuple[selectors.MessageRow, ...]  # oldest first
+    messages: tuple[view_models.MessageRow, ...]  # oldest first
     after: str  # the sort key to ask from next time
     unread: int  # the other person's messages shown since the last read, after this one
     marked_read: bool  # this call cleared the unread count
@@ -321,18 +322,29 @@ class CatchUp:
 
 
 def catch_up(
-    *, user: User, conversation_uuid: str, after: str, unread: int, mark_read: bool
+    *,
+    user: User,
+    conversation_uuid: str,
+    after: str,
+    unread: int,
+    mark_read: bool,
+    above: view_models.Seam | None = None,
 ) -> CatchUp:
     """The messages after sort key `after` for a conversation open on screen, and its reading.
 
     `unread` is how many of the other person's messages the page has shown since the last
-    read. With `mark_read` (the tab is in front) those and the new ones are marked read: one
+    read; `above` is the message shown last, which the new ones join (view_models.Seam).
+    With `mark_read` (the tab is in front) those and the new ones are marked read: one
     write, only when there is something to mark; when the store cannot write it, the answer
     keeps them unread, so the page asks again. Membership must already be proven
     (live_tokens.check_live_token): when nothing is new this is one Query and no SQL.
     """
-    messages = selectors.new_messages(
-        user=user, conversation_uuid=conversation_uuid, after=after, limit=LIVE_MESSAGES_PER_POLL
+    messages = view_models.new_messages(
+        user=user,
+        conversation_uuid=conversation_uuid,
+        after=after,
+        above=above,
+        limit=LIVE_MESSAGES_PER_POLL,
     )
     for message in messages:
         unread = 0 if message.is_mine else unread + 1  # sending means reading

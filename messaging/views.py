@@ -2,9 +2,9 @@
 
 Errors become pages in one place (`error_pages.messaging_errors`). A message form carries a
 one-time token that the store claims with the message, so a form that arrives twice, at once
-or retried, sends once and both arrivals get the same redirect. The live endpoints are in
-`live_views.py`; the pages never depend on them: without JavaScript, reloading shows
-everything.
+or retried, sends once and both arrivals get the same redirect. The live poll is in
+`live_views.py`; the pages never depend on it: without JavaScript, reloading shows
+everything, and "Earlier messages" is a link to the older page (loaded in place by htmx).
 
 A form sent by static/js/compose.js (`X-Requested-With: fetch`) gets a 201 instead of the
 redirect when the message is stored; when it is not, it gets the page the form would get
@@ -24,9 +24,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from cruddur.uuids import parse_uuid
+from users import selectors as user_selectors
+from users import services as user_services
 from users.models import User
 
-from . import selectors, services
+from . import selectors, services, view_models
 from .error_pages import messaging_errors
 from .errors import InvalidCursor
 from .forms import MessageForm, RecipientForm
@@ -64,10 +67,10 @@ def start(request: HttpRequest) -> HttpResponse:
 def _render_inbox(request: HttpRequest, box: RecipientForm, *, status: int = 200) -> HttpResponse:
     cursor = request.GET.get("cursor") or None
     try:
-        page = selectors.inbox(user=request.user, cursor=cursor)
+        page = view_models.inbox(user=request.user, cursor=cursor)
     except InvalidCursor:  # a damaged or old link to a later page: the first page instead
         cursor = None
-        page = selectors.inbox(user=request.user)
+        page = view_models.inbox(user=request.user)
     context = {
         "inbox": page,
         "box": box,
@@ -79,7 +82,8 @@ def _render_inbox(request: HttpRequest, box: RecipientForm, *, status: int = 200
 
 @messaging_page
 @require_http_methods(["GET", "HEAD", "POST"])
-def conversation(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
+def conversation(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResponse:
+    conversation_uuid = str(conversation_uuid)  # the spelling the store keeps
     if request.method != "POST":
         return _render_conversation(request, conversation_uuid, MessageForm())
     form = MessageForm(request.POST)
@@ -95,9 +99,10 @@ def conversation(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
     except services.SendRefused as refusal:
         return _refused(refusal, form, _render_conversation, request, conversation_uuid)
     if _sent_by_script(request):
-        # The message as the page prints it, for the script to put in place of its own bubble
-        # (the same message again when the token had been claimed), and the next form's token.
-        row = selectors.sent_message(user=request.user, message=message)
+        # The message as the page prints it (the same message again when the token had been
+        # claimed): the script's bubble goes once the live poll shows this uuid in the thread,
+        # drawn there joined to the message above it. And the next form's token.
+        row = view_models.sent_message(user=request.user, message=message)
         response = render(request, "messaging/_messages.html", {"messages": (row,)}, status=201)
         response["X-Next-Token"] = str(uuid.uuid4())
         return response
@@ -122,6 +127,8 @@ def _render_conversation(
     request: HttpRequest, conversation_uuid: str, form: MessageForm, *, status: int = 200
 ) -> HttpResponse:
     before = request.GET.get("before") or None
+    if before and request.method == "GET" and request.htmx:
+        return _render_earlier(request, conversation_uuid, before)
     page = services.read_conversation(
         user=request.user,
         conversation_uuid=conversation_uuid,
@@ -139,12 +146,21 @@ def _render_conversation(
     return render(request, "messaging/conversation.html", context, status=status)
 
 
+def _render_earlier(request: HttpRequest, conversation_uuid: str, before: str) -> HttpResponse:
+    """ "Earlier messages" clicked on a page (htmx): the older page alone, to go above the
+    messages shown, and the first of those drawn again as it joins that page."""
+    earlier = view_models.earlier_messages(
+        user=request.user, conversation_uuid=conversation_uuid, before=before
+    )
+    return render(request, "messaging/earlier_messages.html", {"earlier": earlier})
+
+
 @messaging_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
-    recipient = selectors.find_user(handle=handle)
+    recipient = user_selectors.find_user(handle=handle)
     if recipient is None:
-        moved = selectors.renamed_to(handle=handle)
+        moved = user_selectors.renamed_to(handle=handle)
         if moved is not None:
             context = {"old_handle": handle, "person": moved}
             return render(request, "messaging/moved.html", context, status=404)
@@ -183,7 +199,7 @@ def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
 def _render_new(request, recipient, form: MessageForm, *, status: int = 200) -> HttpResponse:
     context = {
         "recipient": recipient,
-        "person": selectors.person(viewer=request.user, user=recipient),
+        "person": view_models.person(viewer=request.user, user=recipient),
         "form": form,
     }
     return render(request, "messaging/new.html", context, status=status)
@@ -195,7 +211,7 @@ def block(request: HttpRequest) -> HttpResponse:
     """Block the person in the form (`person`: their uuid); back to `next`."""
     other = _person_in_form(request)
     if other is not None and other.pk != request.user.pk:
-        services.block(user=request.user, other=other)
+        services.block_and_clear_unread(user=request.user, other=other)
         messages.success(
             request,
             f"You blocked @{other.handle}. They can't send you messages until you unblock "
@@ -210,13 +226,13 @@ def unblock(request: HttpRequest) -> HttpResponse:
     """Lift the block of the person in the form; back to `next`."""
     other = _person_in_form(request)
     if other is not None:
-        services.unblock(user=request.user, other=other)
+        user_services.unblock(user=request.user, other=other)
         messages.success(request, f"You unblocked @{other.handle}.")
     return _back(request)
 
 
 def _person_in_form(request: HttpRequest) -> User | None:
-    user_uuid = selectors.parse_uuid(request.POST.get("person", ""))
+    user_uuid = parse_uuid(request.POST.get("person"))
     if user_uuid is None:
         return None
     return User.objects.filter(pk=user_uuid).first()

@@ -2,16 +2,20 @@
 
 Tiers (folders): `unit` runs over the in-memory store and needs neither Postgres nor a
 browser (`make test-fast`); `integration` talks to moto (in-process and over HTTP),
-Postgres and real threads; `e2e` drives Debian's Chromium against a live server.
+Postgres and real threads; `e2e` drives Debian's Chromium against the site served as in
+production. moto is the released one, with AWS's isolation of requests only.
 """
 
 import os
 import uuid
 
 import pytest
-from django.core.cache import cache
+from django.conf import settings as django_settings
+from django.core.cache import caches
+from django.test import override_settings
 from moto import mock_aws
 
+from cruddur.cache import ResilientRedisCache
 from devtools import emulator
 from messaging.domain import UserRef
 from messaging.dynamo import reset_dynamo_stores
@@ -28,6 +32,23 @@ os.environ.update(
 # A developer's .env (read into os.environ by settings) must not steer the tests either.
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_COGNITO_USER_POOL_ID"):
     os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _keys_of_this_worker():
+    """Under pytest-xdist (`make test` runs two workers) each worker keys its cache entries and
+    event channels with a prefix of its own, so that one's `_empty_cache` never deletes the
+    other's. Its database is its own already: pytest-django names it after the worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        yield
+        return
+    prefix = f"{django_settings.CACHE_KEY_PREFIX}-{worker}"
+    caches_of_worker = {
+        alias: {**config, "KEY_PREFIX": prefix} for alias, config in django_settings.CACHES.items()
+    }
+    with override_settings(CACHE_KEY_PREFIX=prefix, CACHES=caches_of_worker):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -71,13 +92,11 @@ def _empty_cache():
 
 
 def forget_cached() -> None:
-    client = getattr(cache, "_cache", None)
-    if client is None or not hasattr(client, "get_client"):
-        cache.clear()  # this process's memory
-        return
-    redis = client.get_client(write=True)
-    for key in redis.scan_iter(match=f"{cache.key_prefix}:*", count=1000):
-        redis.delete(key)
+    backend = caches["default"]
+    if isinstance(backend, ResilientRedisCache):
+        backend.delete_every_entry()
+    else:
+        backend.clear()  # this process's memory
 
 
 # --- people: SQL users for pages, services and commands; UserRefs for store-level tests ---
@@ -144,17 +163,17 @@ def memory_store(settings):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _emulator_patches():
-    """moto as `make run` runs it (devtools/emulator.py), for the whole session: requests
-    isolated, and the speed-ups. They patch moto's classes, so in-process `mock_aws` tests
-    get them as well as the server: one moto for every test, answering as stock moto does
-    (tests/integration/test_emulator.py compares the two)."""
-    emulator.install()
+def _isolated_requests():
+    """moto as released, with one DynamoDB request at a time as AWS isolates each request
+    (devtools/emulator.py), in-process and over HTTP alike. Not the emulator's speed-ups:
+    they patch moto's internals for `make run` and the benchmark, and
+    tests/integration/test_emulator.py checks them on their own."""
+    emulator.isolate_dynamodb_requests()
 
 
 @pytest.fixture(scope="session")
-def moto_server_url(_emulator_patches):
-    """The emulator's HTTP server for the session, on a thread (DynamoDB, Streams, Cognito)."""
+def moto_server_url():
+    """moto's HTTP server for the session, on a thread (DynamoDB, Streams, Cognito)."""
     server = emulator.ThreadedEmulator("127.0.0.1", 0).start()
     yield server.url
     server.stop()
@@ -190,7 +209,12 @@ def asgi_server(transactional_db, settings):
     from django.core.asgi import get_asgi_application
     from django.db import connections
 
+    from messaging.events import get_broker
+
     settings.WHITENOISE_USE_FINDERS = True  # static files from the apps, as with DEBUG on
+    # The server's own event broker, as a process of its own has: none of an earlier test's
+    # streams, which lived on an event loop that is gone.
+    get_broker.cache_clear()
     # Each request closes its connection, so none outlives the test in the server's threads.
     database = connections.settings["default"]
     kept_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
@@ -211,6 +235,9 @@ def asgi_server(transactional_db, settings):
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
+    # As on SIGTERM (messaging/events.py): the open streams end, and the server stops at once.
+    get_broker().streams.stop()
     server.should_exit = True
     thread.join(10)
+    get_broker.cache_clear()
     database["CONN_MAX_AGE"] = kept_age

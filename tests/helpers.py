@@ -3,6 +3,7 @@
 import json
 import threading
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -25,6 +26,7 @@ __all__ = [
     "signup",
     "stored_texts",
     "token",
+    "within_budget",
 ]
 
 
@@ -39,6 +41,16 @@ def at_once(count, call):
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(run, range(count)))
+
+
+def within_budget(calls, **budget: int) -> bool:
+    """Whether `calls` kept to `budget`: at most that many calls of each kind named, and none
+    of a kind not named, in any order. `calls` are a store's method names (the in-memory
+    store's `calls`) or metered calls (`track_usage().calls`, by operation). A test holds a
+    step to what it may cost, e.g. `within_budget(store.calls, list_conversations=1)` (a quiet
+    poll reads one inbox page), not to the order the code makes its calls in."""
+    spent = Counter(getattr(call, "operation", call) for call in calls)
+    return spent <= Counter(budget)
 
 
 def read_position(entry: InboxEntry) -> dict[str, object]:

@@ -1,8 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from . import names
-from .accounts import delete_account
+from . import names, services
 from .forms import AdminUserChangeForm, AdminUserCreationForm
 from .models import Block, HandleHold, User
 
@@ -82,7 +81,7 @@ class UserAdmin(BaseUserAdmin):
                     request, "You cannot delete your own account here.", messages.ERROR
                 )
                 continue
-            delete_account(user)
+            services.delete_account(user)
             deleted += 1
         self.message_user(request, f"Deleted {deleted} account(s).", messages.SUCCESS)
 

@@ -10,7 +10,6 @@ from django.contrib.auth.forms import (
     PasswordResetForm,
     UserChangeForm,
 )
-from django.db import transaction
 
 from . import names, reauth
 from .models import User, WhoMayStart, visible_text
@@ -51,8 +50,7 @@ class PersonFieldsMixin:
 
 class HandleUniqueMixin:
     """Reject a handle that exists in any capitalisation, or that someone else renamed away
-    from lately (held for them: users/names.py), as a field error on the form; saving a new
-    handle holds the old one for its owner."""
+    from lately (held for them: users/names.py), as a field error on the form."""
 
     def clean_handle(self):
         handle = self.cleaned_data["handle"]
@@ -67,14 +65,6 @@ class HandleUniqueMixin:
             )
         return handle
 
-    @transaction.atomic
-    def save(self, commit=True):
-        old_handle = self.initial.get("handle")
-        user = super().save(commit=commit)
-        if commit and old_handle and "handle" in self.changed_data:
-            names.renamed(user=user, old_handle=old_handle)
-        return user
-
 
 class EmailNotHeldMixin:
     """Reject an email address that another account verified, in any capitalisation: it is
@@ -84,7 +74,7 @@ class EmailNotHeldMixin:
 
     def clean_email(self):
         email = self.cleaned_data["email"]
-        if email.lower() == (self.instance.email or "").lower():
+        if self.instance.has_email(email):
             return email  # kept as it was, held or not (its holder may have verified it since)
         holders = User.objects.with_email(email).filter(email_verified=True)
         if holders.exclude(pk=self.instance.pk).exists():
@@ -127,8 +117,8 @@ class SignupForm(PersonFieldsMixin, HandleUniqueMixin, EmailNotHeldMixin, BaseUs
 
 class ProfileForm(PersonFieldsMixin, HandleUniqueMixin, EmailNotHeldMixin, forms.ModelForm):
     """Settings: who you are to others, and your time zone. Changing the email address asks
-    for the password (whoever controls the address can reset the password), and the new
-    address is unverified until its link is opened (the view sends it)."""
+    for the password (whoever controls the address can reset the password). It only
+    validates: users.services.update_profile saves (and unverifies a new address)."""
 
     current_password = forms.CharField(
         label="Current password",
@@ -165,12 +155,12 @@ class ProfileForm(PersonFieldsMixin, HandleUniqueMixin, EmailNotHeldMixin, forms
             if self.instance.email_verified
             else "Not verified yet: open the link we sent to it."
         )
-        self.stored_email = self.instance.email
 
     def clean(self):
         cleaned = super().clean()
         email = cleaned.get("email")
-        changed = email is not None and email.lower() != self.stored_email.lower()
+        # clean() runs before the form copies its fields onto the instance: the stored address.
+        changed = email is not None and not self.instance.has_email(email)
         password = cleaned.get("current_password", "")
         if changed and not reauth.is_current_password(self.instance, password):
             self.add_error(
@@ -178,16 +168,12 @@ class ProfileForm(PersonFieldsMixin, HandleUniqueMixin, EmailNotHeldMixin, forms
             )
         return cleaned
 
-    @property
-    def email_changed(self) -> bool:
-        """A different address, not just another capitalisation of the same one."""
-        email = self.cleaned_data.get("email")
-        return email is not None and email.lower() != self.stored_email.lower()
+    def profile_fields(self) -> dict:
+        """The profile's fields as `users.services.update_profile` takes them."""
+        return {name: self.cleaned_data[name] for name in self._meta.fields}
 
     def save(self, commit=True):
-        if self.email_changed:
-            self.instance.email_verified = False  # no one has opened the new address's link
-        return super().save(commit=commit)
+        raise NotImplementedError("Save the profile with users.services.update_profile.")
 
 
 class ResetByEmailForm(PasswordResetForm):

@@ -190,6 +190,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self):
         return self.handle
 
+    def has_email(self, email: str) -> bool:
+        """Whether `email` is this account's address, in any capitalisation: another
+        capitalisation of it is no new address (nothing to verify again, no password asked)."""
+        return email.lower() == self.email.lower()
+
     @property
     def may_receive_email(self) -> bool:
         """Whether the site may email this person anything beyond the verification link and

@@ -1,269 +1,146 @@
-"""Writes on users: the seed users, and linking users to their Cognito `sub`."""
+"""Writes on users: a person's profile and settings, blocks, and leaving (deleting one's
+account). Forms validate what people type; these functions write it, whoever calls them (a
+settings page, a messaging page, the admin).
 
-import uuid
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import NamedTuple
+Deleting an account keeps the row, scrubbed: its handle stays taken (retired), so no one can
+later pass for the person under it; it keeps the uuid that their messages in DynamoDB carry,
+so the people they talked to keep their conversations, shown with "Deleted user".
+docs/ACCOUNTS.md says what stays in DynamoDB and how an operator removes it
+(`manage.py ddb_purge_user`). Their Cognito user (when the account is linked) is disabled and
+deleted once the deletion has committed; until Cognito confirms, the row keeps its
+`cognito_user_id`, which is how `manage.py cognito_sync` finds the deletions left to finish.
 
+Blocks are read by the messaging rules (messaging/policy.py); what else a block does there
+(the conversation marked read) is messaging's own service, which calls `block` here.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.utils import timezone
 
-from . import cognito
-from .accounts import finish_cognito_deletion, pending_cognito_deletions
-from .models import User
+from . import cognito, names, selectors
+from .models import Block, User
 
-DEFAULT_SEED_PASSWORD = "cruddur-local"
-
-# Seed users get the same uuid on every machine, so DynamoDB items seeded for them stay
-# valid when the SQL database is recreated.
-SEED_NAMESPACE = uuid.UUID("0f9f2a4e-3c1b-4c55-9d7e-5b8f6f2f0c11")
+logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SeedUser:
-    handle: str
-    display_name: str
-    email: str
-    is_admin: bool = False
-
-    @property
-    def uuid(self) -> uuid.UUID:
-        return uuid.uuid5(SEED_NAMESPACE, self.handle)
-
-
-SEED_USERS = (
-    SeedUser("andrewbrown", "Andrew Brown", "andrew@example.com", is_admin=True),
-    SeedUser("bayko", "Andrew Bayko", "bayko@example.com"),
-    SeedUser("londo", "Londo Mollari", "londo@example.com"),
-    SeedUser("altbrown", "Alt Brown", "altbrown@example.com"),
-)
-
-
-class SeedUserConflict(Exception):
-    """A seed user cannot be created or reset: another account holds its email address."""
-
-
-class SeedResult(NamedTuple):
-    user: User
-    created: bool
-
-
-def find_seed_user(seed: SeedUser) -> User | None:
-    # By handle in any capitalisation, else by the seed uuid: an admin may have renamed the
-    # handle, and that account is still the seed user its DynamoDB items belong to.
-    return (
-        User.objects.find_by_handle(seed.handle, active_only=False)
-        or User.objects.filter(uuid=seed.uuid).first()
-    )
-
-
-def missing_seed_users() -> list[SeedUser]:
-    """The seed users `seed_users` would create now."""
-    return [seed for seed in SEED_USERS if find_seed_user(seed) is None]
+# --- profile and settings ---
 
 
 @transaction.atomic
-def seed_users(*, password: str = DEFAULT_SEED_PASSWORD, reset: bool = False) -> list[SeedResult]:
-    """Create the seed users that are missing, with `password`. Existing ones are not saved
-    at all, so admin edits stay and their sessions (tied to the password hash) stay valid;
-    with `reset`, each is set back to its seed handle, name, email, flags and `password`."""
-    results = []
-    for seed in SEED_USERS:
-        user = find_seed_user(seed)
-        created = user is None
-        if created:
-            user = User(uuid=seed.uuid)
-        if created or reset:
-            # A seed user's address is verified (example.com: nobody's inbox), so it must be
-            # free: say who uses it, rather than take it from them or hit the constraint.
-            taken = User.objects.with_email(seed.email).exclude(pk=user.pk).first()
-            if taken is not None:
-                raise SeedUserConflict(
-                    f"Cannot {'create' if created else 'reset'} @{seed.handle}: {taken} "
-                    f"already uses {seed.email}. Change that account's email address first."
-                )
-            user.handle = seed.handle
-            user.display_name = seed.display_name
-            user.email = seed.email
-            user.email_verified = True
-            user.is_active = True
-            user.is_staff = user.is_superuser = seed.is_admin
-            user.set_password(password)
-            user.save()
-        results.append(SeedResult(user, created))
-    return results
+def update_profile(
+    *, user: User, handle: str, display_name: str, bio: str, email: str, time_zone: str
+) -> bool:
+    """Save `user`'s profile as given (users.forms.ProfileForm validates it). A new handle
+    holds the old one for them (users/names.py); a new email address (`User.has_email`) is
+    unverified until its link is opened. True if the address changed: the caller sends that
+    link.
 
-
-# --- Cognito: store each user's `sub` (the original's update_cognito_user_ids script) ---
-
-LOCAL_USER_POOL_NAME = cognito.LOCAL_USER_POOL_NAME
-
-
-class SubUpdate(NamedTuple):
-    handle: str
-    old: str | None
-    new: str
-
-
-class SubConflict(NamedTuple):
-    handle: str
-    reason: str
-
-
-class CognitoDeletion(NamedTuple):
-    user_uuid: str  # the deleted account (its retired handle is not repeated)
-    found: bool | None  # the pool had its user (False: gone already; None: dry run)
-
-
-@dataclass(frozen=True)
-class SyncReport:
-    updated: list[SubUpdate]
-    unchanged: list[str]  # local handles whose sub was already right
-    no_local_user: list[str]  # preferred_usernames that match no handle
-    missing_attribute: list[str]  # Cognito usernames without a preferred_username
-    # left alone: the email addresses differ, or storing the sub would break a unique constraint
-    conflicts: list[SubConflict]
-    # deleted accounts whose Cognito user this run deleted (a dry run: would delete)
-    deletions_finished: list[CognitoDeletion] = field(default_factory=list)
-    # deleted or deactivated accounts a pool user names: never linked
-    not_linked: list[SubConflict] = field(default_factory=list)
-    dry_run: bool = False
-
-
-def sync_cognito_users(
-    *, user_pool_id: str, dry_run: bool = False, prod: bool = False
-) -> SyncReport:
-    """Set `cognito_user_id` from the pool: a pool user is linked to the active account whose
-    handle is its preferred_username and whose email address is its email (both in any case).
-
-    A preferred_username alone proves nothing (anyone may pick one in Cognito), so a match
-    with another or no email address is a conflict, not a link; deleted and deactivated
-    accounts are never linked. First it finishes the Cognito deletions of deleted accounts
-    that `delete_account` could not (they keep their sub until then), so their pool users
-    are gone before the pool is read. Then it reads the whole pool (every page), loads the
-    candidate users in one query and writes in one transaction. With dry_run nothing is
-    written, in Cognito or here; the report is the same.
+    The stored handle and address are read from the locked row, not from `user`, which a
+    bound ModelForm has already changed in memory.
     """
-    deletions_finished = _finish_cognito_deletions(
-        user_pool_id=user_pool_id, dry_run=dry_run, prod=prod
-    )
-    pool_users = cognito.list_users(user_pool_id=user_pool_id, prod=prod)
-    missing_attribute = sorted(u.username for u in pool_users if not u.preferred_username)
-    pool_users_by_handle: dict[str, list[cognito.CognitoUser]] = defaultdict(list)
-    for pool_user in pool_users:
-        if pool_user.preferred_username:
-            pool_users_by_handle[pool_user.preferred_username.lower()].append(pool_user)
+    stored = User.objects.select_for_update().only("handle", "email").get(pk=user.pk)
+    email_changed = not stored.has_email(email)
+    user.handle = handle
+    user.display_name = display_name
+    user.bio = bio
+    user.email = email
+    user.time_zone = time_zone
+    fields = ["handle", "display_name", "bio", "email", "time_zone"]
+    if email_changed:
+        user.email_verified = False  # no one has opened the new address's link
+        fields.append("email_verified")
+    user.save(update_fields=fields)
+    if handle != stored.handle:
+        names.renamed(user=user, old_handle=stored.handle)
+    return email_changed
 
-    updated, unchanged, no_local_user, conflicts, not_linked = [], [], [], [], []
-    with transaction.atomic():
-        # The users to link, and whoever already holds one of the pool's subs.
-        candidates = User.objects.annotate(handle_lower=Lower("handle")).filter(
-            Q(handle_lower__in=list(pool_users_by_handle))
-            | Q(cognito_user_id__in=[u.sub for u in pool_users])
+
+def set_who_may_start(*, user: User, who_may_start: str) -> None:
+    """Who may start a conversation with `user` (a WhoMayStart value)."""
+    user.who_may_start = who_may_start
+    user.save(update_fields=["who_may_start"])
+
+
+# --- blocks ---
+
+
+def block(*, user: User, other: User) -> None:
+    """`user` blocks `other`: nothing `other` sends reaches them until they unblock. Blocking
+    someone twice is one block."""
+    if user.pk == other.pk:
+        raise ValidationError("You can't block yourself.", code="self")
+    Block.objects.get_or_create(blocker=user, blocked=other)
+
+
+def unblock(*, user: User, other: User) -> None:
+    """`user` lifts their block of `other` (nothing to do if there is none)."""
+    for made in Block.objects.filter(blocker=user, blocked=other):
+        made.delete()  # one by one: each deletion drops the blocker's cached profile
+
+
+# --- leaving ---
+
+
+@transaction.atomic
+def delete_account(user: User) -> None:
+    """Deactivate `user` and scrub their profile; every session of theirs ends.
+
+    The unusable password changes the hash that each session is checked against, so every
+    other browser is logged out at its next request (the caller logs out the current one).
+    """
+    user.display_name = ""
+    user.email = ""
+    user.email_verified = False
+    user.bio = ""
+    user.time_zone = ""
+    user.is_active = False
+    user.is_staff = False
+    user.is_superuser = False
+    user.deleted_at = timezone.now()
+    user.set_unusable_password()
+    user.save()
+    user.groups.clear()
+    user.user_permissions.clear()
+    if user.cognito_user_id and settings.AWS_COGNITO_USER_POOL_ID:
+        # After the commit, never inside it: a slow or failing Cognito neither holds the row
+        # locked nor undoes the deletion, and a rolled-back deletion deletes nothing there.
+        transaction.on_commit(functools.partial(_delete_cognito_user_or_log, user.pk), robust=True)
+
+
+def finish_cognito_deletion(user: User, *, user_pool_id: str, prod: bool = False) -> bool:
+    """Disable and delete the Cognito user of deleted `user`, then forget its sub: True if
+    the pool had it, False if it was gone already. A CognitoError leaves the sub for a retry."""
+    sub = user.cognito_user_id
+    found = cognito.delete_user(user_pool_id=user_pool_id, sub=sub, prod=prod)
+    User.objects.filter(pk=user.pk, cognito_user_id=sub).update(cognito_user_id=None)
+    user.cognito_user_id = None
+    return found
+
+
+def _delete_cognito_user_or_log(user_pk) -> None:
+    user = selectors.pending_cognito_deletions().filter(pk=user_pk).first()
+    if user is None:
+        return  # finished meanwhile (cognito_sync)
+    try:
+        finish_cognito_deletion(user, user_pool_id=settings.AWS_COGNITO_USER_POOL_ID)
+    except cognito.CognitoError as error:
+        # The uuid, never the handle: logs outlive the account.
+        logger.warning(
+            "Cognito user of deleted account %s not deleted (`manage.py cognito_sync` "
+            "finishes it): %s",
+            user.uuid,
+            error,
         )
-        if not dry_run:
-            candidates = candidates.select_for_update()
-        local_by_handle, holder_of_sub = {}, {}
-        for user in candidates:
-            local_by_handle[user.handle_lower] = user
-            if user.cognito_user_id:
-                holder_of_sub[user.cognito_user_id] = user
-
-        wanted: dict[uuid.UUID, tuple[User, str]] = {}
-        for handle_lower, matches in sorted(pool_users_by_handle.items()):
-            user = local_by_handle.get(handle_lower)
-            if user is None:
-                no_local_user.extend(sorted(m.preferred_username for m in matches))
-            elif user.deleted_at is not None or not user.is_active:
-                reason = "deleted" if user.deleted_at is not None else "deactivated"
-                not_linked.append(SubConflict(user.handle, f"the account is {reason}"))
-            elif len(matches) > 1:
-                usernames = ", ".join(sorted(m.username for m in matches))
-                reason = f"several Cognito users have this preferred_username: {usernames}"
-                conflicts.append(SubConflict(user.handle, reason))
-            elif not _same_email(matches[0].email, user.email):
-                reason = (
-                    f"Cognito user {matches[0].username} has this preferred_username but "
-                    f"{'no email address' if not matches[0].email else 'another email address'}"
-                    ", so it may be someone else"
-                )
-                conflicts.append(SubConflict(user.handle, reason))
-            elif user.cognito_user_id == matches[0].sub:
-                unchanged.append(user.handle)
-            else:
-                wanted[user.pk] = (user, matches[0].sub)
-
-        # A sub may move to a user only if its holder gives it up in this same run; giving up
-        # can itself be blocked, so repeat until nothing more is blocked.
-        while blocked := [
-            pk
-            for pk, (_, sub) in wanted.items()
-            if sub in holder_of_sub and holder_of_sub[sub].pk not in wanted
-        ]:
-            for pk in blocked:
-                user, sub = wanted.pop(pk)
-                reason = f"its sub {sub} is already stored on @{holder_of_sub[sub].handle}"
-                conflicts.append(SubConflict(user.handle, reason))
-
-        for user, sub in wanted.values():
-            updated.append(SubUpdate(user.handle, user.cognito_user_id, sub))
-        if wanted and not dry_run:
-            _store_subs(wanted.values())
-
-    return SyncReport(
-        updated=sorted(updated),
-        unchanged=unchanged,
-        no_local_user=no_local_user,
-        missing_attribute=missing_attribute,
-        conflicts=sorted(conflicts),
-        deletions_finished=deletions_finished,
-        not_linked=sorted(not_linked),
-        dry_run=dry_run,
-    )
 
 
-def _finish_cognito_deletions(
-    *, user_pool_id: str, dry_run: bool, prod: bool
-) -> list[CognitoDeletion]:
-    """Disable and delete the pool users of deleted accounts that still hold a sub (Cognito
-    failed when they were deleted). A CognitoError stops here; those done stay done."""
-    finished = []
-    for user in pending_cognito_deletions().order_by("deleted_at", "pk"):
-        found = None
-        if not dry_run:
-            found = finish_cognito_deletion(user, user_pool_id=user_pool_id, prod=prod)
-        finished.append(CognitoDeletion(str(user.uuid), found))
-    return finished
-
-
-def _same_email(cognito_email: str | None, email: str) -> bool:
-    """The same address in any case (as `User.objects.with_email` compares them)."""
-    return bool(cognito_email and email) and cognito_email.strip().lower() == email.strip().lower()
-
-
-def _store_subs(changes: Iterable[tuple[User, str]]) -> None:
-    users = []
-    for user, sub in changes:
-        user.cognito_user_id = sub
-        users.append(user)
-    # Clear first: the unique index is checked row by row, so users swapping subs would collide.
-    User.objects.filter(pk__in=[user.pk for user in users]).update(cognito_user_id=None)
-    User.objects.bulk_update(users, ["cognito_user_id"])
-
-
-def create_local_user_pool() -> str:
-    """Create (or reuse) the local emulator's pool holding the seed users; returns its id."""
-    return cognito.create_local_user_pool(
-        name=LOCAL_USER_POOL_NAME,
-        users=[
-            cognito.NewCognitoUser(
-                username=seed.handle,
-                preferred_username=seed.handle,
-                email=seed.email,
-                name=seed.display_name,
-            )
-            for seed in SEED_USERS
-        ],
-    )
+def record_messages_purged(user: User) -> None:
+    """Note that `ddb_purge_user` removed `user`'s messages (now)."""
+    user.messages_purged_at = timezone.now()
+    User.objects.filter(pk=user.pk).update(messages_purged_at=user.messages_purged_at)

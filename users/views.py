@@ -13,8 +13,7 @@ from django.views.generic import FormView
 
 from cruddur import limits
 
-from . import reauth, verification
-from .accounts import delete_account
+from . import reauth, selectors, services, verification
 from .forms import (
     ChangePasswordForm,
     MessagingSettingsForm,
@@ -24,7 +23,6 @@ from .forms import (
     time_zone_names,
 )
 from .lockout import client_ip, forget_failures
-from .models import Block
 
 SIGNUPS_PER_CLIENT = limits.Limit(
     "signup-client", "SIGNUP_LIMIT_PER_HOUR", 60 * 60, "sign-ups", "an hour"
@@ -88,17 +86,25 @@ class SettingsView(LoginRequiredMixin, View):
         form = self.sections[section](request.POST, instance=request.user)
         if form.is_valid():
             try:
-                form.save()
+                email_changed = self.save(request.user, section, form)
             except IntegrityError:  # the handle or the email address, taken a moment ago
                 form.add_error(None, "That handle or email address was just taken.")
             else:
                 messages.success(request, self.saved[section])
-                if section == "profile" and form.email_changed:
+                if email_changed:
                     verification.send_link_on_commit(request.user, request=request)
                     messages.info(request, link_sent(request.user))
                 return redirect("settings")
         request.user.refresh_from_db()  # the header shows the saved name, not the refused one
         return reauth.pause_status(self.render(request, **{section: form}), form)
+
+    @staticmethod
+    def save(user, section: str, form) -> bool:
+        """Write a valid section; True if the email address changed (its link is to send)."""
+        if section == "profile":
+            return services.update_profile(user=user, **form.profile_fields())
+        services.set_who_may_start(user=user, who_may_start=form.cleaned_data["who_may_start"])
+        return False
 
     def send_link_again(self, request):
         """Another verification link for the address, a few an hour (the emails go to an
@@ -121,8 +127,7 @@ class SettingsView(LoginRequiredMixin, View):
             f"{name}_form": bound.get(name) or form_class(instance=user)
             for name, form_class in self.sections.items()
         }
-        blocks = Block.objects.filter(blocker=user).select_related("blocked")
-        context.update(blocked=[block.blocked for block in blocks], time_zones=time_zone_names())
+        context.update(blocked=selectors.blocked_by(user=user), time_zones=time_zone_names())
         return render(request, self.template_name, context)
 
 
@@ -145,7 +150,7 @@ class DeleteAccountForm(forms.Form):
 
 
 class DeleteAccountView(LoginRequiredMixin, reauth.PauseStatusMixin, FormView):
-    """Delete my account: asks for the password, then users.accounts.delete_account."""
+    """Delete my account: asks for the password, then users.services.delete_account."""
 
     template_name = "users/delete_account.html"
     form_class = DeleteAccountForm
@@ -154,7 +159,7 @@ class DeleteAccountView(LoginRequiredMixin, reauth.PauseStatusMixin, FormView):
         return {**super().get_form_kwargs(), "user": self.request.user}
 
     def form_valid(self, form):
-        delete_account(self.request.user)
+        services.delete_account(self.request.user)
         logout(self.request)
         messages.success(
             self.request, "Your account is deleted. The people you wrote to see “Deleted user”."

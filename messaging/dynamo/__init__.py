@@ -47,20 +47,18 @@ jobs      the unread repair and the bulk import
 migrate   bring a table written by the original up to date (`ddb_migrate`)
 purge     remove a deleted person's messages and inbox entries (`ddb_purge_user`)
 schema    create/drop the table, list tables, scan, describe
-metering  capacity per call and per request (`track_usage`)
+metering  each call's capacity, added to the request's tally (cruddur/request_cost.py)
 factory   settings and the cached clients (`get_dynamo_store`, `get_table`)
 """  # noqa: E501 (the key-schema table is wider than a line)
 
 from .factory import get_dynamo_store, get_table, reset_dynamo_stores
-from .metering import Usage, item_size, track_usage
+from .metering import item_size
 from .store import DynamoStore
 
 __all__ = [
     "DynamoStore",
-    "Usage",
     "get_dynamo_store",
     "get_table",
     "item_size",
     "reset_dynamo_stores",
-    "track_usage",
 ]

@@ -1,17 +1,17 @@
-"""Capacity metering: what each DynamoDB call read, wrote and cost.
+"""Capacity metering: what each DynamoDB call read, wrote and cost, by AWS's rules.
 
-`Table` hands every response to `record()`; `track_usage()` collects the calls made inside a
-block (one web request, one command). On AWS the capacity is AWS's own figure; emulators
+`Table` hands every response to `record()`, which measures the call and adds it to the
+request's tally (cruddur/request_cost.py: `track_usage()` collects the calls of one web
+request or one command run; the project reads the figures from there, never from here). On
+AWS the capacity is AWS's own figure (the `ConsumedCapacity` the table asks for); emulators
 report made-up numbers, so elsewhere it is computed from the item sizes by AWS's rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
+
+from cruddur.request_cost import CallUsage, record_call
 
 # Operations that can return ConsumedCapacity.
 CAPACITY_OPERATIONS = frozenset(
@@ -26,57 +26,6 @@ CAPACITY_OPERATIONS = frozenset(
         "update_item",
     }
 )
-
-
-@dataclass(frozen=True)
-class CallUsage:
-    operation: str
-    items: int  # items read (returned) by the call
-    bytes_read: int
-    read_units: float
-    write_units: float
-
-
-@dataclass
-class Usage:
-    """The DynamoDB calls made inside one `track_usage()` block (e.g. one web request)."""
-
-    calls: list[CallUsage] = field(default_factory=list)
-    capacity_source: str = "computed from item sizes by AWS's rules"
-
-    @property
-    def requests(self) -> int:
-        return len(self.calls)
-
-    @property
-    def items_read(self) -> int:
-        return sum(call.items for call in self.calls)
-
-    @property
-    def bytes_read(self) -> int:
-        return sum(call.bytes_read for call in self.calls)
-
-    @property
-    def read_units(self) -> float:
-        return sum(call.read_units for call in self.calls)
-
-    @property
-    def write_units(self) -> float:
-        return sum(call.write_units for call in self.calls)
-
-
-_current_usage: ContextVar[Usage | None] = ContextVar("dynamodb_usage", default=None)
-
-
-@contextmanager
-def track_usage() -> Iterator[Usage]:
-    """Collect every DynamoDB call made in this block (this thread / context only)."""
-    usage = Usage()
-    token = _current_usage.set(usage)
-    try:
-        yield usage
-    finally:
-        _current_usage.reset(token)
 
 
 _READ_UNIT = 4096
@@ -158,17 +107,13 @@ def measure(
             read_units = reported
         else:
             write_units = reported
-    return CallUsage(operation, len(items), size, read_units, write_units)
+    return CallUsage(operation, len(items), size, read_units, write_units, reported=on_aws)
 
 
 def record(
     operation: str, params: dict[str, Any], response: dict[str, Any], *, on_aws: bool
 ) -> CallUsage:
-    """Account one call to the current `track_usage()` block, if any; returns its usage."""
+    """Measure one call and add it to the current `track_usage()` block, if any."""
     call = measure(operation, params, response, on_aws=on_aws)
-    usage = _current_usage.get()
-    if usage is not None:
-        usage.calls.append(call)
-        if on_aws:
-            usage.capacity_source = "reported by AWS"
+    record_call(call)
     return call

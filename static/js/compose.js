@@ -1,219 +1,147 @@
-// The message form, made to feel like a chat. Framework-free; the page works without it: the
+// The message form, made to feel like a chat: what htmx cannot do for it. Without it the
 // form posts, and the server redirects, or sends the page back with the error.
 //
-// Sending without a reload. A send shows the text at once in a bubble at the end of the thread
-// ("Sending…"), empties the box and posts the form with fetch (X-Requested-With: fetch). When
-// the message is stored the server answers 201 with it as the page prints it
-// (messaging/_messages.html), which takes the bubble's place, and X-Next-Token, the form's next
-// one-time token. Any other answer is the page the form would get without JavaScript: the
-// error is read from it and shown under the box, and the text goes back into the box. A
-// refusal (a block, a limit) takes the bubble away; anything else (no answer, a 503, an
-// out-of-date page) leaves it marked "Not sent — Retry". Retrying sends the same token, so a
-// send that was stored but whose answer was lost is not stored twice (the store keeps one
-// message per token). A session that ended sends the person to the login page and back
-// here, the text kept as the draft.
-//
-// Exactly once, in order: each send takes the form's token and leaves a new one in its place,
-// and sends go out one at a time, in the order they were made. A second Enter while the first
-// is on its way finds the box empty and sends nothing.
-//
-// Where there is no live thread to add to (a new conversation, an older page of one) the send
-// goes the same way and the page then moves to the conversation.
-//
-// The counter counts characters as the server does (code points; a line break is one; the
-// ends trimmed), not UTF-16 units as the browser's maxlength would. What is typed, and what
-// was sent but is not stored yet, is kept in localStorage (per person and conversation) until
-// the server has it, and comes back after a reload or a login.
+// A send shows the text at once in a bubble (from <template id="pending-message">), empties
+// the box and posts the form with fetch (X-Requested-With: fetch), one at a time, in order.
+// Stored: 201 and X-Next-Token (the next one-time token); the live poll (live.js), asked at
+// once, brings the message as the server draws it, and the bubble goes. Any other answer is
+// the page the form would get without JavaScript: its error goes under the box, the text back
+// into it; a refusal takes the bubble away, anything else (no answer, a 503, an out-of-date
+// page) leaves it "Not sent — Retry", and a retry sends the same token (stored once). An ended
+// session goes to the login page and back. Without a live thread (a new conversation, an older
+// page) the page moves to the conversation once it is sent. The counter counts as the server
+// does (code points, ends trimmed); drafts (typed, or sent but not stored) stay in
+// localStorage per person and conversation; Enter sends, unless an input method is composing.
 (function () {
   "use strict";
 
-  var CSRF_COOKIE = "csrftoken";
-  var TIMEOUT = 20000; // a send unanswered this long counts as not sent (a retry is safe)
-  var ANNOUNCE_DELAY = 700; // ms of quiet after typing before the length is announced
-  var OFFLINE = "The server could not be reached. Check your connection and retry.";
-
-  // --- small helpers ---
+  const TIMEOUT = 20000; // a send unanswered this long counts as not sent (a retry is safe)
+  const ANNOUNCE_DELAY = 700; // ms of quiet after typing before the length is announced
+  const OFFLINE = "The server could not be reached. Check your connection and retry.";
 
   function cookie(name) {
-    var value = null;
-    document.cookie.split(";").forEach(function (part) {
-      var pair = part.trim().split("=");
-      if (pair[0] === name) value = decodeURIComponent(pair.slice(1).join("="));
-    });
-    return value;
+    let found = document.cookie.split("; ").filter((part) => part.indexOf(name + "=") === 0)[0];
+    return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
   }
 
   // A version 4 uuid, as the server makes them: the form's next one-time token.
   function newToken() {
-    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
-    var bytes = window.crypto.getRandomValues(new Uint8Array(16));
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    var hex = Array.from(bytes, function (byte) {
-      return (byte + 0x100).toString(16).slice(1);
-    }).join("");
-    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)]
-      .join("-");
+    if (window.crypto.randomUUID) return window.crypto.randomUUID();
+    const random = () => window.crypto.getRandomValues(new Uint8Array(1))[0];
+    return "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
+      (c ^ (random() & (15 >> (c / 4)))).toString(16));
   }
 
-  // The text as the server stores it (messaging/services.py clean_message_text).
+  // The text as the server stores it (messaging/services.py clean_message_text), and its
+  // length as the server counts it: characters (code points), not UTF-16 units.
   function asSent(text) {
     return text.replace(/\r\n/g, "\n").trim();
   }
 
-  // Its length as the server counts it: characters (code points), not UTF-16 units.
   function lengthOf(text) {
     return Array.from(asSent(text)).length;
   }
 
-  function tooMany(count) {
-    return count + (count === 1 ? " character" : " characters") + " too many";
+  function characters(count) {
+    return count + (count === 1 ? " character" : " characters");
   }
 
-  function element(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text) node.textContent = text;
-    return node;
-  }
-
-  var storage = (function () {
+  // The draft kept under `key`; with `text`, keep that instead ("" forgets it). The browser
+  // may keep nothing (private modes, full, refused): then the draft lives in the box only.
+  function draft(key, text) {
     try {
-      return window.localStorage; // null, or throws, when the browser keeps nothing
-    } catch (error) {
-      return null;
-    }
-  })();
-
-  function readDraft(key) {
-    try {
-      return storage ? storage.getItem(key) : null;
+      if (text === undefined) return window.localStorage.getItem(key);
+      if (text) window.localStorage.setItem(key, text);
+      else window.localStorage.removeItem(key);
     } catch (error) {
       return null;
     }
   }
 
-  function writeDraft(key, text) {
-    try {
-      if (!storage) return;
-      if (text) storage.setItem(key, text);
-      else storage.removeItem(key);
-    } catch (error) {
-      // Full or refused: the draft lives in the box only.
-    }
-  }
-
-  // The message form's alerts in the page the server answered with: why it refused the
-  // message (a block, a limit, a validation error), before storing anything.
-  function refusalsIn(page) {
-    var reasons = [];
-    page.querySelectorAll("form[data-compose] [role=alert]").forEach(function (alert) {
-      var text = alert.textContent.trim();
-      if (text) reasons.push(text);
-    });
-    return reasons;
-  }
-
-  // Any other page: its own sentence (the CSRF page's [data-send-error]), else its heading
-  // and first paragraph (the 503 page, a 404).
-  function troubleIn(page) {
-    var sentence = page.querySelector("[data-send-error]");
-    if (sentence) return [sentence.textContent.trim()];
-    var heading = page.querySelector("main h1");
-    if (!heading) return [];
-    var next = heading.nextElementSibling;
-    var reasons = [heading.textContent.trim() + "."];
+  // Why the server did not store it, from the page it answered with: the message form's
+  // alerts (a block, a limit, a validation error: a refusal), else the page's own sentence
+  // (the CSRF page's [data-send-error]), else its heading and first paragraph (a 503, a 404).
+  function reasonsIn(html) {
+    let page = new DOMParser().parseFromString(html || "", "text/html");
+    let texts = (elements) => elements.map((e) => e.textContent.trim()).filter(Boolean);
+    let refusals = texts(Array.from(page.querySelectorAll("form[data-compose] [role=alert]")));
+    if (refusals.length) return { refused: true, reasons: refusals };
+    let sentence = page.querySelector("[data-send-error]");
+    let heading = page.querySelector("main h1");
+    let next = heading && heading.nextElementSibling;
+    if (sentence) return { reasons: texts([sentence]) };
+    if (!heading) return { reasons: [] };
+    let reasons = [heading.textContent.trim() + "."];
     if (next && next.tagName === "P") reasons.push(next.textContent.trim());
-    return reasons;
+    return { reasons: reasons };
   }
-
-  // --- one message form ---
 
   function setUp(form) {
-    var box = form.querySelector("[data-compose-text]");
-    if (!box) return;
-    var counter = form.querySelector("[data-compose-counter]");
-    var announcer = form.querySelector("[data-compose-announce]");
-    var alertArea = form.querySelector("[data-compose-alert]");
-    var hint = form.querySelector("[data-compose-hint]");
-    var submit = form.querySelector("[data-compose-submit]");
-    var tokenInput = form.querySelector("input[name=token]");
-    var limit = parseInt(box.getAttribute("data-max-length"), 10) || 1024;
-    var loginPath = form.getAttribute("data-login-url") || "/accounts/login/";
-    var action = new URL(form.action, window.location.href);
-    var draftKey =
-      "cruddur:draft:" + (form.getAttribute("data-draft-owner") || "") + ":" + action.pathname;
-    // The open thread that new messages are added to; none on a new conversation's page or
-    // an older page of one.
-    var list = document.querySelector("[data-live-thread] [data-live-messages]");
-    var thread = list ? list.closest("[data-thread]") : null;
-    var canSend = !!(
-      window.fetch && window.FormData && window.DOMParser && tokenInput && alertArea
-    );
+    let box = form.querySelector("[data-compose-text]");
+    let counter = form.querySelector("[data-compose-counter]");
+    let announcer = form.querySelector("[data-compose-announce]");
+    let alertArea = form.querySelector("[data-compose-alert]");
+    let hint = form.querySelector("[data-compose-hint]");
+    let submit = form.querySelector("[data-compose-submit]");
+    let tokenInput = form.querySelector("input[name=token]");
+    let limit = parseInt(box.getAttribute("data-max-length"), 10) || 1024;
+    let loginPath = form.getAttribute("data-login-url");
+    let action = new URL(form.action, window.location.href);
+    let draftKey = "cruddur:draft:" + form.getAttribute("data-draft-owner") + ":" + action.pathname;
+    // Where sends wait, below the live thread (none on a new conversation or an older page).
+    let outbox = document.getElementById("outbox");
+    let pending = document.getElementById("pending-message");
+    let thread = outbox && outbox.closest("[data-thread]");
+    let list = document.getElementById("thread-messages");
+    let live = outbox ? document.getElementById("live") : null;
 
-    var queue = []; // sends not answered yet, oldest first; the first is on its way
-    var failed = []; // sends answered "not stored": each keeps its bubble and its token
-    var sending = false;
-    var announceTimer = null;
-    var announcedOver = false;
-    var refused = null; // the client-side refusal shown: "blank" or "length"
+    let queue = []; // sends not answered yet, oldest first; the first is on its way
+    let failed = []; // sends answered "not stored": each keeps its bubble and its token
+    let sent = []; // sends stored, whose bubble waits for the message to show in the thread
+    let sending = false;
+    let announceTimer = null;
+    let announcedOver = false;
+    let refused = null; // the client-side refusal shown: "blank" or "length"
 
     // --- the counter, and what is said about the length ---
 
     function update(announce) {
-      var count = lengthOf(box.value);
-      var over = count - limit;
-      if (counter) {
-        counter.textContent = count + " / " + limit + (over > 0 ? " · " + tooMany(over) : "");
-        counter.classList.toggle("is-near-limit", count > limit * 0.9);
-      }
+      let count = lengthOf(box.value);
+      let over = count - limit;
+      const tooMany = over > 0 ? " · " + characters(over) + " too many" : "";
+      counter.textContent = count + " / " + limit + tooMany;
+      counter.classList.toggle("is-near-limit", count > limit * 0.9);
       if ((refused === "length" && over <= 0) || (refused === "blank" && count > 0)) clearAlert();
-      if (!announce || !announcer) return;
+      if (!announce) return;
       // Said once typing pauses, not at every key: over the limit, and back within it.
       clearTimeout(announceTimer);
       announceTimer = setTimeout(function () {
-        if (over > 0) {
-          announcer.textContent = tooMany(over);
-          announcedOver = true;
-        } else if (announcedOver) {
-          announcer.textContent =
-            "Within the limit: " + -over + (over === -1 ? " character" : " characters") + " left";
-          announcedOver = false;
-        }
+        if (over <= 0 && !announcedOver) return;
+        announcedOver = over > 0;
+        let within = "Within the limit: " + characters(-over) + " left";
+        announcer.textContent = over > 0 ? characters(over) + " too many" : within;
       }, ANNOUNCE_DELAY);
-    }
-
-    // Why sending is refused here, in the server's words; null when it may be sent.
-    function refusalOf(text) {
-      var count = lengthOf(text);
-      if (!count) return { kind: "blank", message: "Write a message before sending." };
-      if (count > limit) {
-        return {
-          kind: "length",
-          message:
-            "A message can be at most " + limit + " characters: this one has " +
-            tooMany(count - limit) + ".",
-        };
-      }
-      return null;
     }
 
     // --- errors under the box ---
 
     function describe() {
-      var ids = [];
-      form.querySelectorAll("[role=alert][id]").forEach(function (alert) {
+      let ids = [];
+      form.querySelectorAll("[role=alert][id]").forEach((alert) => {
         if (alert !== alertArea || alertArea.childNodes.length) ids.push(alert.id);
       });
-      if (counter) ids.push(counter.id);
-      if (hint && !hint.hidden) ids.push(hint.id);
+      ids.push(counter.id);
+      if (!hint.hidden) ids.push(hint.id);
       box.setAttribute("aria-describedby", ids.join(" "));
     }
 
     function showAlert(lines, invalid) {
       alertArea.textContent = "";
       lines.forEach(function (line) {
-        alertArea.appendChild(element("p", "error", line));
+        let paragraph = document.createElement("p");
+        paragraph.className = "error";
+        paragraph.textContent = line;
+        alertArea.appendChild(paragraph);
       });
       if (invalid) box.setAttribute("aria-invalid", "true");
       describe();
@@ -223,229 +151,127 @@
       refused = null;
       alertArea.textContent = "";
       // What the server printed for an earlier try goes too.
-      form.querySelectorAll("[role=alert]").forEach(function (old) {
-        if (old !== alertArea) old.remove();
-      });
-      var field = box.closest(".field");
-      if (field) field.classList.remove("has-error");
+      form.querySelectorAll("[role=alert]").forEach((old) => old !== alertArea && old.remove());
+      box.closest(".field").classList.remove("has-error");
       box.removeAttribute("aria-invalid");
       describe();
     }
 
-    // --- drafts ---
-
     // The box's text, after the texts sent but not stored yet, so that a reload, a crash or
     // a login loses none of them.
     function keepDraft() {
-      var typed = asSent(box.value);
-      var texts = [];
+      let typed = asSent(box.value);
+      let texts = [];
       queue.concat(failed).forEach(function (send) {
-        var text = asSent(send.text);
+        let text = asSent(send.text);
         if (text && text !== typed && texts.indexOf(text) < 0) texts.push(text);
       });
       if (typed) texts.push(box.value);
-      writeDraft(draftKey, texts.join("\n\n"));
+      draft(draftKey, texts.join("\n\n"));
     }
 
     // --- bubbles ---
 
-    function scrollToEnd() {
-      if (thread) thread.scrollTop = thread.scrollHeight;
+    function mark(send, state, status) {
+      send.item.classList.remove("is-sending", "is-failed");
+      if (state) send.item.classList.add(state);
+      send.item.querySelector(".msg-status").textContent = status;
+      send.item.querySelector(".msg-retry").hidden = state !== "is-failed";
     }
 
-    function bubble(text) {
-      var item = element("li", "msg msg-mine is-sending");
-      var body = element("div", "bubble");
-      var meta = element("p", "msg-meta");
-      meta.appendChild(element("span", "msg-author", "You"));
-      meta.appendChild(document.createTextNode(" "));
-      meta.appendChild(element("span", "msg-status", "Sending…"));
-      body.appendChild(meta);
-      body.appendChild(element("p", "msg-text", asSent(text)));
-      item.appendChild(body);
-      return item;
-    }
-
-    function markSending(send) {
-      send.item.classList.remove("is-failed");
-      send.item.classList.add("is-sending");
-      send.item.querySelector(".msg-status").textContent = "Sending…";
-    }
-
-    function markFailed(send) {
-      send.item.classList.remove("is-sending");
-      send.item.classList.add("is-failed");
-      var status = send.item.querySelector(".msg-status");
-      status.textContent = "Not sent — ";
-      var retry = element("button", "msg-retry", "Retry");
-      retry.type = "button";
-      retry.addEventListener("click", function () {
-        retrySend(send);
+    // A stored message that the thread shows now takes its bubble's place.
+    function dropShown() {
+      sent = sent.filter(function (send) {
+        if (!list.querySelector('[data-message-uuid="' + send.uuid + '"]')) return true;
+        send.item.remove();
+        return false;
       });
-      status.appendChild(retry);
-    }
-
-    function shown(uuid) {
-      var found = null;
-      list.querySelectorAll("[data-message-uuid]").forEach(function (item) {
-        if (item.getAttribute("data-message-uuid") === uuid) found = item;
-      });
-      return found;
-    }
-
-    // The server's rendering of the stored message takes the bubble's place. The list is
-    // joined at the seam (one separator a day, grouping) by live.js, on cruddur:message-sent.
-    function placeSent(send, html) {
-      var page = new DOMParser().parseFromString(html, "text/html");
-      var nodes = Array.prototype.filter.call(page.body.children, function (node) {
-        return node.tagName === "LI";
-      });
-      var message = nodes.filter(function (node) {
-        return node.hasAttribute("data-message-uuid");
-      })[0];
-      var placed = message ? shown(message.getAttribute("data-message-uuid")) : null;
-      if (!message) {
-        send.item.classList.remove("is-sending");
-        send.item.querySelector(".msg-status").textContent = "Sent";
-        placed = send.item;
-      } else if (placed) {
-        send.item.remove(); // the live updates brought it first
-      } else {
-        nodes = nodes.map(function (node) {
-          return document.importNode(node, true);
-        });
-        placed = nodes.filter(function (node) {
-          return node.hasAttribute("data-message-uuid");
-        })[0];
-        send.item.replaceWith.apply(send.item, nodes);
-      }
-      document.dispatchEvent(
-        new CustomEvent("cruddur:message-sent", { detail: { element: placed } })
-      );
-      scrollToEnd();
     }
 
     // --- sending ---
 
     function busy(on) {
-      if (!submit) return;
-      if (on) {
-        submit.setAttribute("aria-busy", "true");
-        if (!submit.dataset.label) submit.dataset.label = submit.textContent;
-        submit.textContent = "Sending…";
-      } else {
-        submit.removeAttribute("aria-busy");
-        if (submit.dataset.label) submit.textContent = submit.dataset.label;
-      }
-    }
-
-    // A failed send of this same text: sending it again is that send again, with its token.
-    function takeBack(text) {
-      for (var i = 0; i < failed.length; i += 1) {
-        if (asSent(failed[i].text) === asSent(text)) {
-          var send = failed.splice(i, 1)[0];
-          send.item.remove();
-          return send;
-        }
-      }
-      return null;
-    }
-
-    function takeToken() {
-      var token = tokenInput.value;
-      tokenInput.value = newToken(); // the next send's, should it come before this one's answer
-      return token;
+      if (on && !submit.dataset.label) submit.dataset.label = submit.textContent;
+      submit.toggleAttribute("aria-busy", on);
+      submit.textContent = on ? "Sending…" : submit.dataset.label || submit.textContent;
     }
 
     function post(send) {
-      var data = new FormData(form);
+      let data = new FormData(form);
       data.set("text", send.text);
       data.set("token", send.token);
-      var headers = { "X-Requested-With": "fetch", Accept: "text/html" };
-      var current = cookie(CSRF_COOKIE);
-      var field = form.querySelector("[name=csrfmiddlewaretoken]");
-      if (current) {
-        // The cookie holds the current CSRF token, also after a login in another tab changed
-        // it. Django reads the header only when the form's (maybe older) field is absent.
-        headers["X-CSRFToken"] = current;
-        data.delete("csrfmiddlewaretoken");
-      } else if (field) {
-        headers["X-CSRFToken"] = field.value;
-      }
-      var controller = window.AbortController ? new AbortController() : null;
-      var timer = controller
-        ? setTimeout(function () {
-            controller.abort();
-          }, TIMEOUT)
-        : null;
+      // The cookie holds the current CSRF token, also after a login in another tab changed
+      // it. Django reads the header only when the form's (maybe older) field is absent.
+      let csrf = cookie("csrftoken");
+      if (csrf) data.delete("csrfmiddlewaretoken");
+      let headers = { "X-Requested-With": "fetch" };
+      headers["X-CSRFToken"] = csrf || data.get("csrfmiddlewaretoken");
       return fetch(action.href, {
         method: "POST",
         body: data,
         headers: headers,
         credentials: "same-origin",
         cache: "no-store",
-        signal: controller ? controller.signal : undefined,
+        signal: AbortSignal.timeout(TIMEOUT),
       })
-        .then(function (response) {
-          return response.text().then(function (html) {
-            clearTimeout(timer);
-            return outcomeOf(response, html);
-          });
-        })
-        .catch(function () {
-          clearTimeout(timer);
-          return { kind: "failed", reasons: [OFFLINE] };
-        });
+        .then((response) => response.text().then((html) => outcomeOf(response, html)))
+        .catch(() => ({ kind: "failed", reasons: [OFFLINE] }));
     }
 
     function outcomeOf(response, html) {
-      var landed = new URL(response.url || action.href, window.location.href);
+      let landed = new URL(response.url || action.href, window.location.href);
       if (response.redirected && landed.pathname.indexOf(loginPath) === 0) return { kind: "login" };
       if (response.status === 201) {
+        let stored = /data-message-uuid="([^"]+)"/.exec(html);
         return {
           kind: "sent",
-          html: html,
+          uuid: stored && stored[1],
           nextToken: response.headers.get("X-Next-Token"),
           location: response.headers.get("Location"),
         };
       }
       // A redirect the page follows without JavaScript: sent, and shown there.
-      if (response.ok && response.redirected) return { kind: "moved", url: landed.href };
+      if (response.ok && response.redirected) return { kind: "moved", location: landed.href };
       // Over a sending limit (429): Retry waits this long before asking again.
-      var retryAfter = parseInt(response.headers.get("Retry-After"), 10) || 0;
-      var page = new DOMParser().parseFromString(html || "", "text/html");
-      var reasons = refusalsIn(page);
-      if (reasons.length) return { kind: "refused", reasons: reasons, retryAfter: retryAfter };
-      reasons = troubleIn(page);
+      let retryAfter = parseInt(response.headers.get("Retry-After"), 10) || 0;
+      let found = reasonsIn(html);
+      let reasons = found.reasons;
       if (!reasons.length && retryAfter) {
         reasons = ["Not sent yet: you can send again in " + retryAfter + " seconds."];
       } else if (!reasons.length) {
         reasons = ["The message could not be sent (the server answered " + response.status + ")."];
       }
-      return { kind: "failed", reasons: reasons, retryAfter: retryAfter };
+      return { kind: found.refused ? "refused" : "failed", reasons, retryAfter };
     }
 
     function pump() {
       if (sending || !queue.length) return;
       sending = true;
-      var send = queue[0];
+      let send = queue[0];
       post(send).then(function (outcome) {
         sending = false;
         if (outcome.kind === "login") {
-          toLogin();
+          // The session ended: keep every unsent text as the draft, log in, and come back.
+          keepDraft();
+          let back = encodeURIComponent(window.location.pathname);
+          window.location.assign(loginPath + "?next=" + back);
           return;
         }
         queue.shift();
-        if (outcome.kind === "moved" || (outcome.kind === "sent" && !list)) {
+        if (outcome.kind === "moved" || (outcome.kind === "sent" && !outbox)) {
           // Stored: the conversation shows it. (Without a thread the box still holds the text.)
-          if (list) keepDraft();
-          else writeDraft(draftKey, "");
-          window.location.assign(outcome.location || outcome.url || action.href);
+          if (outbox) keepDraft();
+          else draft(draftKey, "");
+          window.location.assign(outcome.location || action.href);
           return;
         }
         if (outcome.kind === "sent") {
           if (outcome.nextToken) tokenInput.value = outcome.nextToken;
-          placeSent(send, outcome.html);
+          mark(send, "", "Sent");
+          send.uuid = outcome.uuid;
+          sent.push(send);
+          dropShown(); // the live updates brought it first
+          htmx.trigger(live, "cruddur:poll"); // they bring it now, in its place
         } else {
           notSent(send, outcome);
         }
@@ -461,77 +287,75 @@
     // the text also goes back into the box if it is free.
     function notSent(send, outcome) {
       send.retryAt = outcome.retryAfter ? Date.now() + outcome.retryAfter * 1000 : 0;
-      var free = !asSent(box.value);
-      if (!list) {
+      let free = !asSent(box.value);
+      if (!outbox) {
         busy(false); // the text is still in the box, with the same token
       } else if (outcome.kind === "refused" && free) {
         send.item.remove();
-        box.value = send.text;
-        update(false);
       } else {
         failed.push(send);
-        markFailed(send);
-        if (free) {
-          box.value = send.text; // sending it from the box again is a retry: same token
-          update(false);
-        }
+        mark(send, "is-failed", "Not sent — ");
+      }
+      if (outbox && free) {
+        box.value = send.text; // sending it from the box again is a retry: same token
+        update(false);
       }
       showAlert(outcome.reasons, false);
     }
 
     function retrySend(send) {
-      var index = failed.indexOf(send);
-      if (index < 0) return;
       if (send.retryAt > Date.now()) {
-        var wait = Math.ceil((send.retryAt - Date.now()) / 1000);
+        let wait = Math.ceil((send.retryAt - Date.now()) / 1000);
         showAlert(["You can send again in " + wait + (wait === 1 ? " second." : " seconds.")]);
         return;
       }
-      failed.splice(index, 1);
+      failed.splice(failed.indexOf(send), 1);
       if (asSent(box.value) === asSent(send.text)) {
         box.value = ""; // the retry takes it: a send from the box would be a second message
         update(false);
       }
       clearAlert();
-      markSending(send);
-      list.appendChild(send.item); // it will be stored after what came meanwhile
-      scrollToEnd();
+      mark(send, "is-sending", "Sending…");
+      outbox.appendChild(send.item); // it will be stored after what came meanwhile
+      thread.scrollTop = thread.scrollHeight;
       box.focus(); // the button is gone with the bubble's status
       queue.push(send);
       keepDraft();
       pump();
     }
 
-    // The session ended: keep every unsent text as the draft, log in, and come back here,
-    // where the draft is put back into the box.
-    function toLogin() {
-      keepDraft();
-      window.location.assign(loginPath + "?next=" + encodeURIComponent(window.location.pathname));
-    }
-
     function send() {
-      var text = box.value;
-      var refusal = refusalOf(text);
-      if (refusal) {
-        if (refusal.kind === "blank" && queue.length) return; // a second Enter: already sent
-        refused = refusal.kind;
-        showAlert([refusal.message], true);
+      let text = box.value;
+      let count = lengthOf(text);
+      if (!count && queue.length) return; // a second Enter: already sent
+      if (!count || count > limit) {
+        refused = count ? "length" : "blank";
+        showAlert([count ? "A message can be at most " + limit + " characters: this one has " +
+          characters(count - limit) + " too many." : "Write a message before sending."], true);
         box.focus();
         return;
       }
-      if (!list && queue.length) return; // one at a time; the text stays in the box
+      if (!outbox && queue.length) return; // one at a time; the text stays in the box
       clearAlert();
-      var next = { text: text };
-      if (list) {
-        var again = takeBack(text);
-        next.token = again ? again.token : takeToken();
-        next.item = bubble(text);
-        list.appendChild(next.item);
+      let next = { text: text, token: tokenInput.value };
+      if (outbox) {
+        // A failed send of this same text: sending it again is that send again, with its token.
+        let again = failed.filter((old) => asSent(old.text) === asSent(text))[0];
+        if (again) {
+          failed.splice(failed.indexOf(again), 1);
+          again.item.remove();
+          next.token = again.token;
+        } else {
+          tokenInput.value = newToken(); // the next send's, should it come before this one's answer
+        }
+        next.item = pending.content.firstElementChild.cloneNode(true);
+        next.item.querySelector(".msg-text").textContent = asSent(text);
+        next.item.querySelector(".msg-retry").addEventListener("click", retrySend.bind(null, next));
+        outbox.appendChild(next.item);
         box.value = "";
         update(false);
-        scrollToEnd();
+        thread.scrollTop = thread.scrollHeight;
       } else {
-        next.token = tokenInput.value;
         busy(true);
       }
       box.focus();
@@ -542,33 +366,29 @@
 
     // --- wiring ---
 
-    if (!box.value.trim()) {
-      var draft = readDraft(draftKey); // a text the server sent back wins over the draft
-      if (draft) box.value = draft;
-    }
+    if (!box.value.trim()) box.value = draft(draftKey) || ""; // a text sent back wins
     box.addEventListener("input", function () {
       update(true);
       keepDraft();
     });
     update(false);
+    if (live) live.addEventListener("htmx:afterRequest", dropShown);
 
     // Enter sends, Shift+Enter starts a new line; Ctrl+Enter and Cmd+Enter send too. Not
     // while an input method is composing: there Enter picks the characters.
     box.setAttribute("enterkeyhint", "send");
-    if (hint) hint.hidden = false;
+    hint.hidden = false;
     box.addEventListener("keydown", function (event) {
       if (event.key !== "Enter" || event.isComposing || event.keyCode === 229) return;
       if (event.shiftKey || event.altKey) return;
       event.preventDefault();
-      if (form.requestSubmit) form.requestSubmit(submit || undefined);
-      else if (submit) submit.click();
+      form.requestSubmit(submit);
     });
     describe();
 
     // The server sent the form back with an error: put the cursor where the fix goes.
     if (box.getAttribute("aria-invalid") === "true") box.focus();
 
-    if (!canSend) return; // the form posts as it does without JavaScript
     form.noValidate = true; // send() says what is wrong, in the page's words
     form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -577,7 +397,7 @@
 
     // Coming back with the Back button restores the page from cache: make it usable again.
     window.addEventListener("pageshow", function (event) {
-      if (event.persisted && !list) {
+      if (event.persisted && !outbox) {
         queue = [];
         sending = false;
         busy(false);
@@ -585,12 +405,5 @@
     });
   }
 
-  function scrollThreadToEnd() {
-    // The newest message is at the bottom: start there, as a chat does.
-    var thread = document.querySelector("[data-thread][data-scroll-end]");
-    if (thread) thread.scrollTop = thread.scrollHeight;
-  }
-
   document.querySelectorAll("form[data-compose]").forEach(setUp);
-  scrollThreadToEnd();
 })();

@@ -1,4 +1,9 @@
-"""End-to-end tier: moto's HTTP server + Django's live server + Debian's Chromium via Playwright."""
+"""End-to-end tier: moto's HTTP server, the site served as in production (uvicorn, the event
+stream on) and Debian's Chromium via Playwright.
+
+Tests marked `polling` see the fallback instead: the site under Django's live server (WSGI),
+which refuses event streams, so the pages poll for what changed.
+"""
 
 import io
 import os
@@ -72,10 +77,17 @@ def seed_stack() -> None:
 
 
 @pytest.fixture
-def stack(transactional_db, moto_endpoint, live_server):
-    """A seeded local stack served by Django's live server (WSGI: the pages poll)."""
+def stack(request, transactional_db, moto_endpoint):
+    """A seeded local stack; its URL. Served as in production by default: the ASGI
+    application under uvicorn (tests/conftest.py's `asgi_server`), where pages hear of changes
+    through the event stream. A test marked `polling` gets Django's live server (WSGI) instead:
+    it refuses the stream, and pages poll."""
+    if request.node.get_closest_marker("polling"):
+        url = request.getfixturevalue("live_server").url
+    else:
+        url = request.getfixturevalue("asgi_server")
     seed_stack()
-    return live_server.url
+    return url
 
 
 class CspWatch:

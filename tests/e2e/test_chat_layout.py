@@ -1,7 +1,8 @@
 """A conversation that feels like a chat, in Debian's Chromium at a phone's size (390×844) and
 a desktop's (1280×800): it opens at the newest message with the reply box in view, the thread
 scrolls between the header and the reply box, "Earlier messages" loads the previous page above
-in place, lists are joined where they meet (day separators, a person's messages grouped), the
+in place, lists the server draws join where they meet (day separators, a person's messages
+grouped, with no script regrouping them), the
 tab's title carries the unread count, and a line says when live updates are paused."""
 
 import re
@@ -157,7 +158,7 @@ def test_earlier_messages_load_in_place(login, stack, size):
     page = open_at(login, stack, size)
     page.evaluate("window.__marker = 'the same document'")
     expect(message_items(page)).to_have_count(20)
-    status = page.locator("[data-thread-status]")
+    status = page.locator("#thread-status")
     earlier = page.get_by_role("link", name="Earlier messages")
 
     loads = 0
@@ -228,8 +229,8 @@ def test_lists_are_joined_where_they_meet(login, stack):
 
 
 def test_a_message_sent_without_reload_is_not_added_again_by_the_poll(login, stack):
-    """compose.js puts the message the person sent into the list and says so
-    (cruddur:message-sent); the poll's answer that holds it too does not add a second copy."""
+    """The message the person sent is shown once: the live poll brings it in its place and its
+    bubble goes; a later poll's answer, from the position after it, does not add it again."""
     page = open_at(login, stack, "desktop")
     page.evaluate("window.__marker = 'the same document'")
     reply = page.get_by_label("Reply to Andrew Bayko")
@@ -301,12 +302,13 @@ def test_a_line_says_when_live_updates_are_paused_and_goes_when_they_are_back(
     own_server, new_context
 ):
     page = signed_in_page(new_context, own_server, "andrewbrown", "phone")
-    page.goto(f"{own_server.url}{CONVERSATION}")
-    banner = page.locator(".live-banner")
-    expect(banner).to_have_count(0)
+    with page.expect_response(lambda response: response.url.endswith("/messages/events/")):
+        page.goto(f"{own_server.url}{CONVERSATION}")  # ... and its event stream opens
+    banner = page.locator(".live-banner")  # a live region from the start, empty and unseen
+    expect(banner).to_be_empty()
+    expect(banner).to_be_hidden()
     reply = page.get_by_label("Reply to Andrew Bayko")
     reply.focus()
-    page.wait_for_timeout(1000)  # the event stream opens
 
     own_server.stop()
     expect(banner).to_have_text(PAUSED, timeout=15_000)
@@ -323,7 +325,8 @@ def test_a_line_says_when_live_updates_are_paused_and_goes_when_they_are_back(
     own_server.start()
     expect(banner).to_have_text("Live updates are back.", timeout=30_000)
     expect(message_items(page).last.locator(".msg-text")).to_have_text("Meanwhile")
-    expect(banner).to_have_count(0, timeout=5000)  # "Live updates are back." went too
+    expect(banner).to_be_empty(timeout=5000)  # "Live updates are back." went too
+    expect(banner).to_be_hidden()
     expect(reply).to_be_focused()
 
 

@@ -3,12 +3,13 @@
 Headless Chromium reports every tab as visible and focused. The first test turns focus
 emulation off for andrewbrown's tabs, so that bringing one to the front takes the focus from
 the other, as with two windows side by side: his conversation stays open (and updating) while
-he looks at his inbox. The other tests drive live.js's timers with Playwright's clock.
+he looks at his inbox. The tests of the polling fallback (marked `polling`: served where
+no event stream can be had) drive the page's timers with Playwright's clock.
 """
 
 import re
-import time
 
+import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
@@ -81,21 +82,15 @@ def test_bayko_sends_andrew_sees_it_live_and_his_inbox_marks_it(login, stack):
     bayko.goto(conversation_url)
     first, second = "Are you there? <b>Ship</b> it & see", "Second, right after"
     send(bayko, first)
-    sent = time.monotonic()
 
-    # The open conversation shows it within 3 seconds, without a reload.
-    expect(messages(conversation).last.locator(".msg-text")).to_have_text(first, timeout=3000)
-    latency = time.monotonic() - sent
-    assert latency < 3
-    print(f"\nbayko's message showed in andrew's open conversation after {latency:.2f} s")
+    # The open conversation shows it without a reload (how soon: `make bench`, bench/push.py).
+    expect(messages(conversation).last.locator(".msg-text")).to_have_text(first)
     expect(messages(conversation).last.locator(".msg-author")).to_have_text("Andrew Bayko")
     expect(messages(conversation).last).not_to_have_class(re.compile("msg-mine"))
     assert conversation.locator(".msg-text b").count() == 0  # shown as text, never as markup
 
     send(bayko, second)
-    sent = time.monotonic()
-    expect(messages(conversation).last.locator(".msg-text")).to_have_text(second, timeout=3000)
-    assert time.monotonic() - sent < 3
+    expect(messages(conversation).last.locator(".msg-text")).to_have_text(second)
     # In order, each once.
     texts = conversation.locator("ol.messages .msg-text").all_text_contents()
     assert texts[-2:] == [first, second]
@@ -161,17 +156,16 @@ def test_a_conversation_in_front_marks_new_messages_read(login, stack):
 
 # --- the script's timing, on Playwright's clock ---
 
+# The live form's requests, as htmx sends them (counted from before the page's scripts run).
 COUNT_POLLS = """
 window.polls = [];
 window.answered = 0;
-const realFetch = window.fetch;
-window.fetch = function (url) {
-  if (String(url).indexOf("/poll/") !== -1) {
-    window.polls.push(Date.now());
-    return realFetch.apply(this, arguments).finally(() => { window.answered += 1; });
-  }
-  return realFetch.apply(this, arguments);
-};
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.elt.id === "live") window.polls.push(Date.now());
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.elt.id === "live") window.answered += 1;
+});
 """
 
 
@@ -179,7 +173,7 @@ START = 1_800_000_000_000  # ms since the epoch, for the page's clock
 
 
 class Polls:
-    """Counts live.js's polls on a page whose timers run on Playwright's clock."""
+    """Counts the live polls of a page whose timers run on Playwright's clock."""
 
     def __init__(self, page, url):
         self.page = page
@@ -210,6 +204,7 @@ class Polls:
         wait_until(self.page, "window.answered === window.polls.length")
 
 
+@pytest.mark.polling
 def test_polling_pauses_while_the_tab_is_hidden(login, stack):
     polls = Polls(login("andrewbrown"), f"{stack}/messages/")
     assert polls.count() == 0
@@ -225,6 +220,7 @@ def test_polling_pauses_while_the_tab_is_hidden(login, stack):
     assert polls.advance(1500) == 4
 
 
+@pytest.mark.polling
 def test_polling_backs_off_on_503_and_recovers(login, stack):
     page = login("andrewbrown")
     failing = []
@@ -258,6 +254,7 @@ def test_polling_backs_off_on_503_and_recovers(login, stack):
     assert len(failing) == 3
 
 
+@pytest.mark.polling
 def test_signed_out_tabs_go_to_the_login_page(login, stack):
     page = login("andrewbrown")
     polls = Polls(page, f"{stack}/messages/")

@@ -5,21 +5,12 @@ shares what it says with the others (static/js/live.js)."""
 
 import time
 
-import pytest
 from playwright.sync_api import expect
 
 from messaging import event_views
 from messaging.events import get_broker
 
-from .conftest import seed_stack
 from .test_push import CONVERSATION, bayko_sends, shown
-
-
-@pytest.fixture
-def stack(asgi_server, moto_endpoint):
-    """This module's stack: the site under the ASGI server (overrides conftest's)."""
-    seed_stack()
-    return asgi_server
 
 
 def asks_for_stream(request):

@@ -18,7 +18,7 @@ from django.core.cache import caches
 from django.test import Client
 from django.utils import timezone
 
-from cruddur.cache import ResilientRedisCache, _SharedClient
+from cruddur.cache import ResilientRedisCache
 from messaging.domain import NewMessage
 from tests.helpers import ref
 
@@ -93,7 +93,7 @@ def redis_server(tmp_path, settings, monkeypatch):
             "BACKEND": "cruddur.cache.ResilientRedisCache",
             "LOCATION": server.url,
             "KEY_PREFIX": "t",
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            "OPTIONS": settings.REDIS_CACHE_OPTIONS,
         }
     }
     monkeypatch.setattr(ResilientRedisCache, "retry_after", 0.0)
@@ -191,6 +191,19 @@ def test_pages_answer_when_redis_stops_and_starts_again(redis_server, andrew, co
     assert client.get("/health/").json()["cache"] == "ok"
 
 
+def test_backends_made_per_request_share_the_process_connections(redis_server):
+    # Under ASGI Django makes a backend per request: each must not open a connection to Redis.
+    admin = redis_server.client()
+    before = admin.info("clients")["connected_clients"]
+
+    for _ in range(20):
+        backend = caches.create_connection("default")
+        backend.set("name", "Andrew")
+        assert backend.get("name") == "Andrew"
+
+    assert admin.info("clients")["connected_clients"] - before == 1
+
+
 def test_pages_answer_with_nothing_listening(settings, andrew, conversation):
     settings.CACHES = {
         "default": {
@@ -226,13 +239,13 @@ def test_a_logout_during_an_outage_is_not_undone_when_redis_answers_again(
 @pytest.fixture
 def cache_at(settings):
     """The app's cache on the Redis at a URL, under a key prefix of the test's own, with no
-    memory of earlier outages or kept deletes (the shared client outlives a test)."""
+    memory of earlier outages or kept deletes (the process's memory outlives a test)."""
     used = []
 
     def forget(cache):
-        cache._cache.down_until = 0.0
-        cache._cache.unsent_deletes.clear()
-        cache._cache.clear_when_back = False
+        cache.outage.down_until = 0.0
+        cache.outage.unsent_deletes.clear()
+        cache.outage.clear_when_back = False
 
     def at(url: str) -> ResilientRedisCache:
         settings.CACHES = {
@@ -240,7 +253,7 @@ def cache_at(settings):
                 "BACKEND": "cruddur.cache.ResilientRedisCache",
                 "LOCATION": url,
                 "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+                "OPTIONS": settings.REDIS_CACHE_OPTIONS,
             }
         }
         cache = caches["default"]
@@ -278,7 +291,7 @@ def test_only_redis_out_of_reach_is_an_outage(cache_at, monkeypatch, error, outa
         raise error
 
     with monkeypatch.context() as failing:
-        failing.setattr(_SharedClient, "get", fail)
+        failing.setattr(redis.Redis, "get", fail)  # what Redis answers to the cache's GET
         if outage:
             assert cache.get("name", "fallback") == "fallback"
         else:
@@ -287,6 +300,24 @@ def test_only_redis_out_of_reach_is_an_outage(cache_at, monkeypatch, error, outa
 
     # An outage is not tried again for a while; a refused command leaves Redis in use.
     assert cache.get("name") == (None if outage else "Andrew")
+
+
+def test_every_backend_instance_of_the_process_shares_the_memory_of_an_outage(
+    cache_at, monkeypatch
+):
+    # Django makes a backend per thread, and under ASGI per request: none of them may pay a
+    # connect timeout while another has just met the outage.
+    first = cache_at("redis://127.0.0.1:1/0")  # nothing listens there
+    monkeypatch.setattr(ResilientRedisCache, "retry_after", 3600.0)
+    assert first.get("name", "missed") == "missed"
+    tried = []
+    monkeypatch.setattr(redis.Redis, "get", lambda *args, **kwargs: tried.append(args))
+
+    second = caches.create_connection("default")
+
+    assert second is not first
+    assert second.get("name", "missed") == "missed"
+    assert tried == []
 
 
 def test_a_wrongtype_is_raised_and_the_next_read_uses_redis(cache_at, monkeypatch):
@@ -312,8 +343,8 @@ def test_the_deletes_kept_during_an_outage_stop_growing_at_the_bound(cache_at, m
         cache.delete(f"session-{number}")
     cache.delete_many([f"name-{number}" for number in range(250)])
 
-    assert len(cache._cache.unsent_deletes) <= 100
-    assert cache._cache.clear_when_back
+    assert len(cache.outage.unsent_deletes) <= 100
+    assert cache.outage.clear_when_back
 
 
 def test_past_the_bound_every_entry_of_the_site_is_deleted_when_redis_answers(

@@ -6,9 +6,9 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.integration.cognito_pools import make_pool, person, usernames
 from users import cognito
-from users.accounts import delete_account
+from users.cognito_sync import CognitoDeletion, SubConflict, SubUpdate, sync_cognito_users
 from users.models import User
-from users.services import CognitoDeletion, SubConflict, SubUpdate, sync_cognito_users
+from users.services import delete_account
 
 MORE_THAN_A_PAGE = 75  # ListUsers returns at most 60 per call
 
@@ -427,7 +427,7 @@ def test_with_cognito_unreachable_the_deletion_completes_and_sync_finishes_it(
     bayko.refresh_from_db()
     assert bayko.deleted_at is not None and not bayko.is_active and bayko.email == ""
     assert bayko.cognito_user_id == sub  # what the retry needs
-    [record] = [r for r in caplog.records if r.name == "users.accounts"]
+    [record] = [r for r in caplog.records if r.name == "users.services"]
     assert str(bayko.uuid) in record.getMessage() and "bayko" not in record.getMessage()
     assert "cognito_sync" in record.getMessage()
     settings.AWS_ENDPOINT_URL = None  # Cognito is back

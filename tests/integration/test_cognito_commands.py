@@ -14,9 +14,9 @@ from django.core.management.base import CommandError
 
 from tests.integration.cognito_pools import make_pool, person, usernames
 from users import cognito
-from users.accounts import delete_account
 from users.models import User
-from users.services import SEED_USERS, seed_users
+from users.seeding import SEED_USERS, seed_users
+from users.services import delete_account
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("cognito_list_users", "cognito_sync", "cognito_local_pool")

@@ -1,8 +1,10 @@
-"""devtools/emulator.py: the one emulator of `make run`, the tests and the benchmark.
+"""devtools/emulator.py: the emulator of `make run` and the benchmark.
 
 Its speed-ups patch moto's internals, so these tests fail loudly when a moto upgrade changes
 them: the pinned version, the patched functions' signatures, the same answers with and
-without the speed-ups (and the speed-ups actually used), counted, never timed.
+without the speed-ups (and the speed-ups actually used), counted, never timed. The rest of
+the suite runs stock moto; the tests here that need the speed-ups install them for
+themselves (the `speedups` fixture) and take them out again.
 """
 
 import copy
@@ -28,11 +30,11 @@ TEAMS = ["T0", "T1", "T2"]
 
 
 @pytest.fixture
-def stock_moto():
-    """moto without the speed-ups for one test (they are installed for the whole session)."""
-    emulator.remove_speedups()
-    yield
+def speedups():
+    """The emulator's speed-ups, as `make run` and the benchmark run moto, for one test."""
     emulator.install_speedups()
+    yield
+    emulator.remove_speedups()
 
 
 # --- the moto the speed-ups were written for ---
@@ -46,20 +48,28 @@ def test_moto_is_the_version_pinned():
     assert metadata.version("moto") == pinned.group(1)
 
 
-def test_the_functions_patched_are_as_the_speedups_expect():
+def test_the_suite_runs_stock_moto_with_requests_isolated():
+    assert not emulator.speedups_installed()
+    assert getattr(DynamoHandler.call_action, "isolated", False)
+
+
+def test_the_functions_patched_are_as_the_speedups_expect(speedups):
     assert emulator.check_moto() == []
     assert emulator.speedups_installed()
 
 
-def test_a_changed_moto_function_stops_the_speedups(stock_moto):
+def test_a_changed_moto_function_stops_the_speedups():
     def query(self, hash_key, index=None):  # as if moto had renamed index_name
         raise AssertionError("never called")
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Table, "query", query)
-        with pytest.raises(RuntimeError, match=r"Table\.query\(self, hash_key, index\)"):
-            emulator.install_speedups()
-        assert not emulator.speedups_installed()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Table, "query", query)
+            with pytest.raises(RuntimeError, match=r"Table\.query\(self, hash_key, index\)"):
+                emulator.install_speedups()
+            assert not emulator.speedups_installed()
+    finally:
+        emulator.remove_speedups()  # had they gone in, the rest of the suite stays stock
 
 
 # --- the same answers with and without the speed-ups ---
@@ -311,14 +321,14 @@ def _scenario():
 
 def test_the_speedups_answer_as_stock_moto_does():
     before = emulator.stats.copy()
-    fast = _scenario()
-    used = emulator.stats - before
-    emulator.remove_speedups()
+    stock = _scenario()
+    assert emulator.stats == before  # stock moto ran: nothing counted
+    emulator.install_speedups()
     try:
-        stock = _scenario()
-        assert emulator.stats - before == used  # stock moto ran: nothing counted
+        fast = _scenario()
     finally:
-        emulator.install_speedups()
+        emulator.remove_speedups()
+    used = emulator.stats - before
 
     assert len(fast) == len(stock)
     for number, (answer, expected) in enumerate(zip(fast, stock, strict=True)):
@@ -342,7 +352,7 @@ def test_the_speedups_answer_as_stock_moto_does():
 
 
 @pytest.fixture
-def wide_table(aws_in_process):
+def wide_table(speedups, aws_in_process):
     """20 partitions of 10 items; every fifth item of each in team T<partition % 4>."""
     client = boto3.client("dynamodb", region_name="us-east-1")
     _create_table(client, index_keys=[{"AttributeName": "team", "KeyType": "HASH"}])
@@ -420,7 +430,9 @@ def test_a_condition_is_parsed_once(wide_table):
 # --- the server: isolated, fast, and a ping that never touches moto's state ---
 
 
-def test_the_server_isolates_requests_and_has_the_speedups(moto_endpoint):
+def test_the_server_isolates_requests_and_takes_the_speedups_when_installed(
+    moto_endpoint, speedups
+):
     assert getattr(DynamoHandler.call_action, "isolated", False)
     client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_endpoint)
     client.create_table(

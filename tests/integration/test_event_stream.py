@@ -115,12 +115,10 @@ def test_an_event_published_by_another_process_reaches_the_stream(asgi_server, a
             f"RedisBroker({django_settings.REDIS_URL!r}, {django_settings.CACHE_KEY_PREFIX!r})"
             f".publish({str(andrew.uuid)!r}, Change('c-1', 's-1'))"
         )
-        started = time.monotonic()
         subprocess.run([sys.executable, "-c", publish], cwd=ROOT, check=True, timeout=30)
 
-        event = stream.next_event()
+        event = stream.next_event()  # within its read timeout, or the test fails
         assert json.loads(event["data"]) == {"conversation": "c-1", "sort_key": "s-1"}
-        assert time.monotonic() - started < 10
     finally:
         stream.close()
 
@@ -193,7 +191,7 @@ def change_password_elsewhere(client, user):
 
 
 def delete_the_account(client, user):
-    from users.accounts import delete_account
+    from users.services import delete_account
 
     delete_account(user)
 

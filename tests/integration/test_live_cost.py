@@ -1,5 +1,6 @@
-"""What a live poll costs on DynamoDB, measured over moto's HTTP server: idle polls must stay
-one small read whatever the inbox and conversation hold."""
+"""What a live poll costs on DynamoDB, measured over moto's HTTP server: an idle poll must stay
+one small read whatever the inbox and conversation hold, and a change costs one request of
+the browser's, whose reads are the inbox's state and page and the conversation's news."""
 
 from urllib.parse import urlencode
 
@@ -7,12 +8,14 @@ import pytest
 from django.test import RequestFactory
 from django.urls import resolve, reverse
 
+from cruddur.request_cost import track_usage
 from messaging import services
-from messaging.dynamo import get_dynamo_store, schema, track_usage
+from messaging.dynamo import get_dynamo_store, schema
+from tests.helpers import within_budget
 from tests.unit.test_live_views import (
     Thread,
-    attribute,
     inbox_answer,
+    live_fields,
     signed_in,
     thread_answer,
 )
@@ -38,6 +41,7 @@ def measured(user, url, params, read):
     match = resolve(path)
     with track_usage() as usage:
         response = match.func(request, *match.args, **match.kwargs)
+    response.wsgi_request = request  # as the test client's answers carry it
     return read(response), usage
 
 
@@ -62,50 +66,31 @@ def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user
         services.send_message(
             sender=andrew, conversation_uuid=group, text=f"message {i} " + "x" * 60
         )
-    client = signed_in(andrew)
-    thread = Thread(client, group)
-    thread_url, inbox_url = thread.url, reverse("messaging:poll")
-    inbox_state = attribute(client.get("/messages/").content.decode(), "data-state")
+    thread = Thread(signed_in(andrew), group)
+    poll = reverse("messaging:poll")
     report = []
 
-    body, idle_inbox = measured(
-        andrew, inbox_url, {"since": inbox_state, "rows": "1"}, inbox_answer
-    )
-    assert body["changed"] is False
-    assert (idle_inbox.requests, idle_inbox.items_read) == (1, 2)  # counter + newest row
-    assert idle_inbox.bytes_read < 600
-    assert idle_inbox.read_units == 0.5
-    report.append(f"inbox poll, idle:         {figures(idle_inbox)}")
+    def both(response):
+        return {**inbox_answer(response), **thread_answer(response), "response": response}
 
-    body, idle_thread = measured(
-        andrew, thread_url, {"after": thread.after, "read": "1"}, thread_answer
-    )
-    assert body["messages"] == []
-    assert (idle_thread.requests, idle_thread.items_read, idle_thread.bytes_read) == (1, 0, 0)
-    assert idle_thread.read_units == 0.5
-    report.append(f"conversation poll, idle:  {figures(idle_thread)}")
+    body, idle = measured(andrew, poll, {**thread.fields, "read": "1"}, both)
+    assert body["changed"] is False and body["messages"] == []
+    assert (idle.requests, idle.items_read) == (1, 2)  # counter + newest row
+    assert idle.bytes_read < 600
+    assert idle.read_units == 0.5
+    report.append(f"poll, idle:  {figures(idle)}")
 
     services.send_message(sender=bayko, conversation_uuid=group, text="Are you there?")
 
-    body, busy_inbox = measured(
-        andrew,
-        inbox_url,
-        {"since": inbox_state, "rows": "1", "current": group, "reading": group},
-        inbox_answer,
-    )
+    body, busy = measured(andrew, poll, {**thread.fields, "read": "1"}, both)
     assert body["changed"] is True and body["rows"][0]["uuid"] == group
-    assert [c.operation for c in busy_inbox.calls] == ["query", "query"]
-    state_after_busy = body["state"]  # as it will be once this tab marks the message read
-    report.append(f"inbox poll, busy:         {figures(busy_inbox)}")
-
-    body, busy_thread = measured(
-        andrew, thread_url, {"after": thread.after, "read": "1"}, thread_answer
-    )
+    assert body["rows"][0]["unread"] == 0  # shown read: this poll marks it
     assert [m["text"] for m in body["messages"]] == ["Are you there?"]
-    assert body["read"] is True
-    assert [c.operation for c in busy_thread.calls] == ["query", "transact_write_items"]
-    assert busy_thread.items_read == 1
-    report.append(f"conversation poll, busy:  {figures(busy_thread)}")
+    assert body["unread"] == 0
+    # The inbox's state and first page, the conversation's one new message, the read.
+    assert within_budget(busy.calls, query=3, transact_write_items=1)
+    next_fields = live_fields(body["response"].content.decode())
+    report.append(f"poll, busy:  {figures(busy)}")
 
     # The read reached DynamoDB: the row, its read marker and the counter.
     [row] = [
@@ -123,9 +108,7 @@ def test_poll_costs_idle_and_busy_on_dynamodb(dynamodb, andrew, bayko, make_user
     assert stored[0]["last_read_sk"] == row.sort_key
 
     # ... and the next poll is idle again, at the state the busy poll promised.
-    body, after_busy = measured(
-        andrew, inbox_url, {"since": state_after_busy, "rows": "1"}, inbox_answer
-    )
-    assert body["changed"] is False and after_busy.requests == 1
+    body, after_busy = measured(andrew, poll, {**next_fields, "read": "1"}, both)
+    assert body["changed"] is False and body["messages"] == [] and after_busy.requests == 1
     print("\nDynamoDB cost per poll (capacity computed from item sizes by AWS's rules):")
     print("\n".join(report))

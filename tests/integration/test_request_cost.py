@@ -1,4 +1,5 @@
-"""The cost middleware: log line, DEBUG footer and cost headers, over moto's HTTP server.
+"""The cost middleware (cruddur/middleware.py): log line, footer and cost headers, over
+moto's HTTP server, under WSGI and ASGI.
 
 moto's server, not in-process moto: in-process moto answers on an amazonaws.com address, so
 the gateway would take its hard-coded capacity figures for AWS's.
@@ -9,12 +10,14 @@ import logging
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import connection
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
 
+from cruddur.request_cost import Usage, track_usage
 from messaging import services
-from messaging.dynamo import Usage, get_dynamo_store, schema, track_usage
+from messaging.dynamo import get_dynamo_store, schema
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +55,8 @@ def expected_inbox_usage(user) -> Usage:
     return usage
 
 
-def test_debug_footer_shows_the_requests_figures(settings, andrew, conversation):
-    settings.DEBUG = True
+def test_footer_shows_the_requests_figures(settings, andrew, conversation):
+    settings.COST_FOOTER = True
     expected = expected_inbox_usage(andrew)
 
     response = signed_in(andrew).get("/messages/")
@@ -72,22 +75,23 @@ def test_debug_footer_shows_the_requests_figures(settings, andrew, conversation)
     assert response["Content-Length"] == str(len(response.content))
 
 
-def test_no_footer_without_debug(settings, andrew, conversation):
-    settings.DEBUG = False
+def test_no_footer_unless_asked_for(settings, andrew, conversation):
+    settings.DEBUG = True  # as `make run`
+    settings.COST_FOOTER = False
     response = signed_in(andrew).get("/messages/")
     assert response.status_code == 200
     assert b"cost-footer" not in response.content
 
 
 def test_footer_only_on_html(settings, andrew, table):
-    settings.DEBUG = True
+    settings.COST_FOOTER = True
     response = Client().get("/health/")
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["dynamodb"] == "ok"  # still valid JSON
 
 
 def test_footer_on_pages_without_dynamodb_calls(settings, db):
-    settings.DEBUG = True
+    settings.COST_FOOTER = True
     response = Client().get("/accounts/login/")
     assert b'<footer class="cost-footer"' in response.content
     assert b"DynamoDB: 0 requests" in response.content
@@ -109,6 +113,25 @@ def test_cost_headers_match_the_calls_made(settings, andrew, conversation):
     assert response["X-DynamoDB-RCU"] == f"{usage.read_units:g}"
     assert response["X-DynamoDB-WCU"] == "0"
     assert int(response["X-SQL-Queries"]) >= 1
+
+
+def test_cost_headers_under_asgi(settings, andrew, conversation):
+    # The production server is ASGI: the page's sync view runs in a thread asgiref picks, and
+    # the store's calls must still reach this request's tally, the queries its counter.
+    settings.COST_HEADERS = True
+    expected = expected_inbox_usage(andrew)
+    client = AsyncClient()
+    client.force_login(andrew)
+
+    with CaptureQueriesContext(connection) as captured:
+        response = async_to_sync(client.get)("/messages/")
+
+    assert response.status_code == 200
+    assert response["X-DynamoDB-Requests"] == "1"
+    assert response["X-DynamoDB-Items"] == str(expected.items_read)
+    assert response["X-DynamoDB-Bytes"] == str(expected.bytes_read)
+    assert response["X-DynamoDB-RCU"] == f"{expected.read_units:g}"
+    assert int(response["X-SQL-Queries"]) == len(captured) >= 1
 
 
 def test_cost_headers_count_a_sends_writes(settings, andrew, conversation):

@@ -4,7 +4,6 @@ tests/integration/test_purge_user.py)."""
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,6 +11,7 @@ from django.test import Client
 
 from messaging import services
 from tests.helpers import conversation_url, seed, signed_in, signup, token
+from tests.unit.test_live_views import Thread
 
 pytestmark = pytest.mark.django_db
 
@@ -177,13 +177,10 @@ def test_live_updates_use_the_viewer_s_time_zone(memory_store, andrew, bayko):
     group = seed(memory_store, andrew, bayko, texts=["hi"])
     andrew.time_zone = "America/New_York"
     andrew.save()
-    client = signed_in(andrew)
-    page = client.get(conversation_url(group)).content.decode()
-    poll_url = re.search(r'data-poll-url="([^"]+/poll/\?token=[^"]+)"', page).group(1)
-    after = re.search(r'data-after="([^"]+)"', page).group(1)
+    thread = Thread(signed_in(andrew), group)
     services.send_message(sender=bayko, conversation_uuid=group, text="new one")
 
-    fragment = client.get(f"{poll_url}&after={quote(after)}").content.decode()
+    fragment = thread.poll().content.decode()
 
     assert "new one" in fragment
     assert re.search(r'datetime="[^"]+-0[45]:00"', fragment)  # EST or EDT, not UTC

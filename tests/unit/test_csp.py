@@ -202,9 +202,10 @@ def test_every_admin_keeps_an_action_bar():
     assert hidden == []
 
 
-def test_the_debug_cost_footer_needs_nothing_inline(settings, memory_store, andrew):
-    # make run has DEBUG on: every page then ends with the cost footer, written by middleware.
+def test_the_cost_footer_needs_nothing_inline(settings, memory_store, andrew):
+    # With COST_FOOTER on, every page ends with the cost footer, written by middleware.
     settings.DEBUG = True
+    settings.COST_FOOTER = True
 
     html = signed_in(andrew).get("/messages/").content.decode()
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from tests.helpers import signed_in, signup
 from users import verification
 from users.models import User
-from users.services import seed_users
+from users.seeding import seed_users
 
 pytestmark = pytest.mark.django_db
 

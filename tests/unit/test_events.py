@@ -194,7 +194,7 @@ def unreachable_redis(settings, tmp_path):
         "default": {
             "BACKEND": "cruddur.cache.ResilientRedisCache",
             "LOCATION": url,
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            "OPTIONS": settings.REDIS_CACHE_OPTIONS,
         }
     }
     return url

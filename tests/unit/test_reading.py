@@ -9,7 +9,7 @@ from django.template import Context, Template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from messaging import selectors, services
+from messaging import services, view_models
 from messaging.timestamps import Clock
 from tests.helpers import conversation_url, seed, signed_in, token
 
@@ -110,7 +110,7 @@ def test_days_are_separated_and_a_person_s_messages_grouped(memory_store, andrew
     services.send_message(sender=andrew, conversation_uuid=group, text="a3")
     services.send_message(sender=andrew, conversation_uuid=group, text="a4")
 
-    rows = selectors.conversation_page(user=andrew, conversation_uuid=group).conversation.messages
+    rows = view_models.conversation_page(user=andrew, conversation_uuid=group).conversation.messages
 
     assert [(row.text, row.new_day, row.day_label) for row in rows if row.new_day] == [
         ("a1", True, start.strftime("%A")),  # two days ago: the weekday
@@ -165,7 +165,7 @@ def test_an_older_page_marks_nothing_read(memory_store, andrew, bayko):
     group = seed(memory_store, andrew, bayko, count=45)
     services.send_message(sender=bayko, conversation_uuid=group, text="unread")
     client = signed_in(andrew)
-    older = selectors.conversation_page(
+    older = view_models.conversation_page(
         user=andrew, conversation_uuid=group, reading=False
     ).conversation.earlier_cursor
 

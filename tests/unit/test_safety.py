@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from messaging import selectors, services
+from messaging import services, view_models
 from messaging.memory import InMemoryStore
 from tests.helpers import conversation_url, seed, signed_in, signup, stored_texts, token
 from users.models import Block, WhoMayStart
@@ -135,8 +135,8 @@ def test_a_hidden_count_is_not_a_change_for_the_live_poll(memory_store, andrew, 
     services.send_message(sender=bayko, conversation_uuid=group, text="unread")
     Block.objects.create(blocker=andrew, blocked=bayko)
 
-    page = selectors.inbox(user=andrew)
-    update = selectors.inbox_update(user=andrew, since=page.live_state, with_rows=False)
+    page = view_models.inbox(user=andrew)
+    update = view_models.inbox_update(user=andrew, since=page.live_state, with_rows=False)
 
     assert page.rows[0].unread == 0
     assert update.changed is False  # else every poll would redraw the inbox

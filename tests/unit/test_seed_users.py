@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 
 from messaging.seed import SEED_CONVERSATION_UUID
 from users.models import User
-from users.services import DEFAULT_SEED_PASSWORD, SEED_USERS
+from users.seeding import DEFAULT_SEED_PASSWORD, SEED_USERS
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@ from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
 from cruddur.commands import AwsCommand
+from cruddur.request_cost import track_usage
 from messaging.domain import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from messaging.dynamo import track_usage
 from messaging.seed import SEED_CONVERSATION_UUID
 from messaging.store import get_store
 

@@ -3,7 +3,7 @@ from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
 from cruddur.commands import AwsCommand
-from messaging.dynamo import track_usage
+from cruddur.request_cost import track_usage
 from messaging.store import get_store
 
 

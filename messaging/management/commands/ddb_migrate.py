@@ -4,7 +4,8 @@ date (the job is `messaging/dynamo/migrate.py`)."""
 from django.template.defaultfilters import pluralize
 
 from cruddur.commands import AwsCommand
-from messaging.dynamo import get_table, items, migrate, track_usage
+from cruddur.request_cost import track_usage
+from messaging.dynamo import get_table, items, migrate
 
 # At the default verbosity, a line for each person with something to do, and one every this
 # many people (--verbosity 2: every person; 0: none).

@@ -1,17 +1,18 @@
 """ddb_purge_user: remove a deleted person's messages and inbox entries from the table (the job
 is `messaging/dynamo/purge.py`; why and when: docs/ACCOUNTS.md)."""
 
-import uuid
-
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
 from cruddur.commands import AwsCommand
 from cruddur.errors import ServiceError
-from messaging.dynamo import get_table, purge, track_usage
-from users.accounts import deleted_accounts_not_purged, record_messages_purged
+from cruddur.request_cost import track_usage
+from cruddur.uuids import parse_uuid
+from messaging.dynamo import get_table, purge
 from users.models import User
+from users.selectors import deleted_accounts_not_purged
+from users.services import record_messages_purged
 
 
 class Command(AwsCommand):
@@ -158,10 +159,7 @@ def _deleted_person(person: str) -> tuple[User | None, str, str]:
     """(their user row or None, their uuid, how to name them) for a person whose items may
     be purged; CommandError for anyone else."""
     users = User.objects
-    try:
-        as_uuid = uuid.UUID(person)  # never a handle: those are at most 30 characters
-    except ValueError:
-        as_uuid = None
+    as_uuid = parse_uuid(person)  # never a handle: those are at most 30 characters
     if as_uuid is None:
         user = users.find_by_handle(person, active_only=False)
         if user is None:

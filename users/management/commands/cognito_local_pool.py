@@ -2,7 +2,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from cruddur.commands import AwsCommand
-from users.services import LOCAL_USER_POOL_NAME, SEED_USERS, create_local_user_pool
+from users.cognito import LOCAL_USER_POOL_NAME
+from users.seeding import SEED_USERS, create_local_user_pool
 
 
 class Command(AwsCommand):

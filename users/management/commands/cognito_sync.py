@@ -1,7 +1,7 @@
 from django.conf import settings
 
 from cruddur.commands import AwsCommand
-from users.services import sync_cognito_users
+from users.cognito_sync import sync_cognito_users
 
 
 class Command(AwsCommand):

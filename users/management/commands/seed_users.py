@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from users.services import (
+from users.seeding import (
     DEFAULT_SEED_PASSWORD,
     SeedUserConflict,
     missing_seed_users,

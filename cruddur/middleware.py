@@ -1,13 +1,16 @@
 """What each request cost: its DynamoDB calls and capacity, and its SQL queries.
 
 Operators see it three ways, all from the same figures:
-- one log line per request that called DynamoDB, at INFO on the `messaging.cost` logger;
-- with `DEBUG` on, a small footer at the bottom of every HTML page;
+- one log line per request that called DynamoDB, at INFO on the `messaging.cost` logger (the
+  name operators filter on; `MESSAGING_LOG_LEVEL` sets its level);
 - with `COST_HEADERS` on, `X-DynamoDB-*` and `X-SQL-Queries` response headers (the benchmark
-  reads these, so its figures come from the server itself).
+  reads these, so its figures come from the server itself);
+- with `COST_FOOTER` on, a small footer at the bottom of every HTML page (a developer's aid).
 
-Capacity is AWS's own figure on AWS and is computed from the real item sizes by AWS's rules
-elsewhere (see `messaging/dynamo/metering.py`): emulators report made-up numbers.
+The DynamoDB figures come from the per-request tally (cruddur/request_cost.py) the store's
+adapter adds each call to: capacity is AWS's own figure on AWS and is computed from the real
+item sizes by AWS's rules elsewhere, since emulators report made-up numbers. This module
+knows neither how: it only shows them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.encoding import escape_uri_path
 from django.utils.html import format_html
 
-from messaging.dynamo import Usage, track_usage
+from .request_cost import Usage, track_usage
 
 logger = logging.getLogger("messaging.cost")
 
@@ -47,8 +50,8 @@ class RequestCost:
 
     @property
     def capacity(self) -> str:
-        """Short form of where the capacity figures come from: "aws" or "computed"."""
-        return "aws" if self.usage.capacity_source.startswith("reported") else "computed"
+        """Where the capacity figures come from, in the log's short form: "aws" or "computed"."""
+        return "aws" if self.usage.capacity_reported else "computed"
 
 
 class RequestCostMiddleware:
@@ -56,6 +59,9 @@ class RequestCostMiddleware:
 
     Placed just inside WhiteNoise (static files never reach it) and outside the session
     middleware, so the session's own queries, including its save on the way out, count.
+    Synchronous on purpose: the SQL counter wraps the database connection of the thread the
+    request's queries run on, and under ASGI Django runs this middleware in that thread (the
+    one asgiref keeps for the request's sync code).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -70,9 +76,9 @@ class RequestCostMiddleware:
 
         if usage.requests:
             _log(request, response, cost)
-        if getattr(settings, "COST_HEADERS", False):
+        if settings.COST_HEADERS:
             _add_headers(response, cost)
-        if settings.DEBUG:
+        if settings.COST_FOOTER:
             _add_footer(response, cost)
         return response
 

@@ -1,0 +1,356 @@
+"""What the messaging pages print: the view models, and the functions that make them.
+
+Each function reads through `messaging.selectors` and turns the data into what a template
+shows: a person as the viewer sees them now, inbox rows, message rows grouped by day and
+sender, a conversation and why it is closed (asked of `messaging.policy`). The markup is the
+templates' (`templates/messaging/`); nothing here writes HTML. A user who no longer exists
+is shown as "Deleted user", never with the names stored on the items, so a new person who
+takes their handle never appears in their conversations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.urls import reverse
+
+from users.models import User
+
+from . import policy, selectors
+from .domain import InboxEntry, InboxPage, Message, Page, UserRef
+from .live_tokens import live_token
+from .selectors import People
+from .timestamps import Clock, Stamp
+
+ACTIVE, DEACTIVATED, DELETED = "active", "deactivated", "deleted"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person as the viewer sees them (templates/messaging/_person_name.html prints one)."""
+
+    uuid: str
+    handle: str  # "" for a deleted user
+    display_name: str
+    state: str = ACTIVE  # ACTIVE, DEACTIVATED or DELETED
+    blocked: bool = False  # the viewer blocked them
+
+    @property
+    def initial(self) -> str:
+        return (self.display_name or self.handle or "?")[:1].upper()
+
+    @property
+    def is_gone(self) -> bool:
+        return self.state != ACTIVE
+
+    @property
+    def is_deactivated(self) -> bool:
+        return self.state == DEACTIVATED
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    conversation_uuid: str
+    other: Person
+    last_message: str
+    last_message_at: datetime
+    unread: int
+    sort_key: str
+    url: str  # the conversation page
+    time: Stamp  # of last_message_at
+
+
+@dataclass(frozen=True)
+class Inbox:
+    rows: tuple[InboxRow, ...]
+    next_cursor: str | None
+    unread_conversations: int
+    live_state: str = ""  # what the live poll compares (`selectors.inbox_state`); "" on later pages
+    reading_unread: int = 0  # the conversation being read: its unread count before this read
+
+
+@dataclass(frozen=True)
+class InboxUpdate:
+    """The inbox poll's answer: did the first inbox page change, and if asked, that page."""
+
+    state: str
+    changed: bool
+    unread_conversations: int
+    inbox: Inbox | None = None  # the redrawn first page: only when it changed and was asked for
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    message_uuid: str
+    sender: Person
+    text: str
+    created_at: datetime
+    is_mine: bool
+    sort_key: str
+    time: Stamp  # of created_at
+    day_label: str  # "Today", "Yesterday", "Monday", "Tuesday 3 March"
+    new_day: bool  # the first of its day in the list: a day separator goes before it
+    continued: bool  # follows a message of the same sender on the same day: grouped with it
+
+    @property
+    def seam(self) -> Seam:
+        """What a list drawn below this message starts from."""
+        return Seam(self.sender.uuid, self.time.day_iso)
+
+
+@dataclass(frozen=True)
+class Seam:
+    """The message shown just above a list the server draws (its sender and day), so that
+    the list's first row is drawn joined to it: no day separator when the day runs on, and
+    grouped with it when the same person wrote both. Pages, polls and "Earlier messages"
+    all draw by this one rule; no script regroups rows."""
+
+    sender_uuid: str = ""
+    day_iso: str = ""
+
+
+@dataclass(frozen=True)
+class EarlierMessages:
+    """An older page of a conversation, for "Earlier messages" loaded in place."""
+
+    conversation: Conversation  # the older page (its messages and the cursor before them)
+    runs_on: str  # the day the page ends on, when the first message shown so far shares it
+    redrawn: tuple[MessageRow, ...]  # that first message, when it now continues a group
+
+
+@dataclass(frozen=True)
+class Conversation:
+    entry: InboxEntry  # the viewer's own inbox entry
+    other: Person
+    messages: tuple[MessageRow, ...]  # oldest first, as read
+    earlier_cursor: str | None
+    url: str  # this conversation's page
+    closed: str = ""  # why the viewer cannot reply, shown instead of the reply box
+
+    @property
+    def newest_sort_key(self) -> str:
+        """Where the live poll starts: the newest message shown (of the newest page)."""
+        return self.messages[-1].sort_key if self.messages else self.entry.sort_key
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    inbox: Inbox  # the sidebar: the viewer's first inbox page
+    conversation: Conversation
+    live_token: str  # the live poll's proof of membership (live_tokens)
+
+
+# --- people ---
+
+
+def person(*, viewer: User, user: User) -> Person:
+    """`user` as `viewer` sees them (the cached profiles: no SQL when warm)."""
+    ref = UserRef(str(user.uuid), user.handle, user.display_name)
+    return _persons(selectors.people([ref], viewer=viewer))[ref.uuid]
+
+
+def _persons(people: People) -> dict[str, Person]:
+    """Each person of `people` as the viewer sees them, by the uuid as stored on the items."""
+    viewer = people.viewer
+    shown = {}
+    for key, profile in people.profiles.items():
+        if profile is None or profile.is_deleted:
+            shown[key] = Person(key, "", "Deleted user", DELETED)
+        else:
+            shown[key] = Person(
+                people.uuids[key],
+                profile.handle,
+                profile.display_name,
+                ACTIVE if profile.is_active else DEACTIVATED,
+                blocked=viewer is not None and viewer.has_blocked(key),
+            )
+    return shown
+
+
+# --- the inbox ---
+
+
+def inbox(*, user: User, cursor: str | None = None, reading: str | None = None) -> Inbox:
+    """One page of the user's conversations, newest first (InvalidCursor for a bad cursor).
+
+    `reading` is a conversation the caller is about to mark read (an open conversation in a
+    focused tab): it is shown as read, as on the conversation page.
+    """
+    page = selectors.inbox_page(user=user, cursor=cursor)
+    people = selectors.people((entry.other_user for entry in page.items), viewer=user)
+    read_now = next((g for g in page.items if g.conversation_uuid == reading), None)
+    return _inbox(page, _persons(people), reading=read_now, live=cursor is None)
+
+
+def inbox_update(
+    *, user: User, since: str, with_rows: bool, reading: str | None = None
+) -> InboxUpdate:
+    """Has the first inbox page changed since state `since` (the one a page was drawn with)?
+
+    Idle: `selectors.inbox_state`'s one small Query. When it changed and the caller shows the
+    list (`with_rows`), also the first page, as `inbox(reading=...)` draws it.
+    """
+    current = selectors.inbox_state(user=user)
+    changed = current.state != since
+    if not (changed and with_rows):
+        return InboxUpdate(current.state, changed, current.unread_conversations)
+    page = inbox(user=user, reading=reading)
+    return InboxUpdate(page.live_state, True, page.unread_conversations, page)
+
+
+def _inbox(
+    page: InboxPage,
+    persons: dict[str, Person],
+    *,
+    reading: InboxEntry | None = None,
+    live: bool = False,
+) -> Inbox:
+    """The view model of an inbox page; `live` for a first page (it holds the counter)."""
+    unread_conversations = page.unread_conversations
+    if reading is not None and reading.unread:
+        # The page being rendered marks this one read; show the counts as they will be.
+        unread_conversations = max(0, unread_conversations - 1)
+    clock = Clock()
+    rows = tuple(
+        InboxRow(
+            conversation_uuid=entry.conversation_uuid,
+            other=persons[entry.other_user.uuid],
+            last_message=entry.last_message,
+            last_message_at=entry.last_message_at,
+            unread=0
+            if (reading and entry.conversation_uuid == reading.conversation_uuid)
+            or persons[entry.other_user.uuid].blocked
+            else entry.unread,
+            sort_key=entry.sort_key,
+            url=reverse("messaging:conversation", args=[entry.conversation_uuid]),
+            time=clock.stamp(entry.last_message_at),
+        )
+        for entry in page.items
+    )
+    live_state = ""
+    if live:
+        top = page.items[0] if page.items else None
+        # As the poll's inbox_state sees it: the stored count (a blocked person's is only
+        # hidden), except for a conversation this page reads.
+        reads_top = (
+            top is not None
+            and reading is not None
+            and reading.conversation_uuid == top.conversation_uuid
+        )
+        top_unread = 0 if top is None or reads_top else top.unread
+        live_state = selectors.live_state(top, top_unread, unread_conversations)
+    return Inbox(
+        rows, page.next_cursor, unread_conversations, live_state, reading.unread if reading else 0
+    )
+
+
+# --- a conversation ---
+
+
+def conversation_page(
+    *, user: User, conversation_uuid: str, before: str | None = None, reading: bool = True
+) -> ConversationPage:
+    """The conversation page: the inbox sidebar plus one page of messages (the reads and
+    their budget: `selectors.conversation_with_inbox`). `reading`: the caller marks it read,
+    so the sidebar shows it read already."""
+    read = selectors.conversation_with_inbox(
+        user=user, conversation_uuid=conversation_uuid, before=before
+    )
+    persons = _persons(read.people)
+    return ConversationPage(
+        inbox=_inbox(read.inbox, persons, reading=read.entry if reading else None, live=True),
+        conversation=_conversation(user, read.entry, read.messages, read.people, persons),
+        live_token=live_token(user=user, entry=read.entry),
+    )
+
+
+def new_messages(
+    *, user: User, conversation_uuid: str, after: str, above: Seam | None = None, limit: int = 50
+) -> tuple[MessageRow, ...]:
+    """Rows of the messages newer than sort key `after`, oldest first, joined to the message
+    shown `above` them (InvalidCursor for a bad key). Membership must already be proven
+    (check_live_token). When nothing is new this is one Query that returns nothing, and no
+    SQL."""
+    messages = selectors.new_messages(conversation_uuid=conversation_uuid, after=after, limit=limit)
+    people = selectors.people(message.sender for message in messages)
+    return _message_rows(messages, _persons(people), str(user.uuid), above=above)
+
+
+def earlier_messages(*, user: User, conversation_uuid: str, before: str) -> EarlierMessages:
+    """The page before cursor `before`, and the message below it (the first one shown so
+    far) drawn again as it joins that page. Three small reads: the membership check, the
+    page, and the one message after it."""
+    read = selectors.earlier_messages(user=user, conversation_uuid=conversation_uuid, before=before)
+    persons = _persons(read.people)
+    older = _conversation(user, read.entry, read.messages, read.people, persons)
+    if read.below is None or not older.messages:
+        return EarlierMessages(older, "", ())
+    [below] = _message_rows([read.below], persons, str(user.uuid), above=older.messages[-1].seam)
+    return EarlierMessages(
+        older, "" if below.new_day else below.time.day_iso, (below,) if below.continued else ()
+    )
+
+
+def sent_message(*, user: User, message: Message) -> MessageRow:
+    """The row of a message `user` just sent, as the pages print it."""
+    people = selectors.people([message.sender])
+    return _message_rows([message], _persons(people), str(user.uuid))[0]
+
+
+def _message_rows(
+    messages: Iterable[Message], persons: dict[str, Person], me: str, *, above: Seam | None = None
+) -> tuple[MessageRow, ...]:
+    """Rows for messages given oldest first, with the day separators and the grouping of a
+    person's consecutive messages worked out, from the message shown `above` the first one
+    (none: the list starts a page) to the last."""
+    clock = Clock()
+    rows: list[MessageRow] = []
+    for message in messages:
+        time = clock.stamp(message.created_at)
+        before = rows[-1].seam if rows else above or Seam()
+        new_day = before.day_iso != time.day_iso
+        sender = persons[message.sender.uuid]
+        rows.append(
+            MessageRow(
+                message_uuid=message.message_uuid,
+                sender=sender,
+                text=message.text,
+                created_at=message.created_at,
+                is_mine=message.sender.uuid == me,
+                sort_key=message.sort_key,
+                time=time,
+                day_label=clock.day_label(time.day) if new_day else "",
+                new_day=new_day,
+                continued=not new_day and before.sender_uuid == sender.uuid,
+            )
+        )
+    return tuple(rows)
+
+
+def _conversation(
+    user: User,
+    entry: InboxEntry,
+    page: Page[Message],
+    people: People,
+    persons: dict[str, Person],
+) -> Conversation:
+    me = str(user.uuid)
+    messages = _message_rows(reversed(page.items), persons, me)  # the store reads newest first
+    other = entry.other_user.uuid
+    refused = policy.refusal(
+        sender_uuid=me,
+        sender=people.viewer,
+        recipient_uuid=other,
+        recipient=people[other],
+        starting=False,
+    )
+    return Conversation(
+        entry=entry,
+        other=persons[other],
+        messages=messages,
+        earlier_cursor=page.next_cursor,
+        url=reverse("messaging:conversation", args=[entry.conversation_uuid]),
+        closed=refused.message if refused and refused.closes_conversation else "",
+    )
