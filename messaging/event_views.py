@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from functools import cache
 from importlib import import_module
 
@@ -78,6 +79,10 @@ async def events(request: HttpRequest) -> HttpResponse:
     )
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    # The stream closes when its lines end (below), and in any case with the response: a
+    # client gone before the first line was sent cancels the request, and the lines, never
+    # started, never run their `finally`. Closing twice is harmless.
+    weakref.finalize(response, stream.close)
     return response
 
 

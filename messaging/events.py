@@ -99,7 +99,10 @@ class Stream:
 
     def offer(self, item: Change | None) -> None:
         """From any thread: hand this stream an item (dropped if it has plenty waiting)."""
-        self.loop.call_soon_threadsafe(self._put, item)
+        try:
+            self.loop.call_soon_threadsafe(self._put, item)
+        except RuntimeError:  # its event loop is closed: no one will read it again
+            self.close()
 
     def _put(self, item: Change | None) -> None:
         # A full queue has events waiting already: the page will look and see this one too.

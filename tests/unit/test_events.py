@@ -2,6 +2,7 @@
 publishes. (Redis, ASGI and the browser: tests/integration/test_event_stream.py, tests/e2e.)"""
 
 import asyncio
+import gc
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -167,6 +168,65 @@ def test_a_person_holds_at_most_EVENT_STREAMS_PER_PERSON_streams(settings):
             stream.close()
 
     on_a_loop_of_its_own(scenario())
+    assert len(broker.streams) == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the view reads the session on threads of its own
+def test_a_stream_whose_client_left_before_its_first_line_is_closed(local_broker, andrew):
+    # The client goes while the response's head is being sent: Django cancels the request,
+    # and the stream's lines, never started, never run their own `finally`. The stream must
+    # not go on counting against the person's limit.
+    from django.conf import settings
+    from django.core.asgi import get_asgi_application
+
+    signed_in = Client()
+    signed_in.force_login(andrew)
+    cookie = (
+        f"{settings.SESSION_COOKIE_NAME}={signed_in.cookies[settings.SESSION_COOKIE_NAME].value}"
+    )
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/messages/events/", "raw_path": b"/messages/events/",
+        "query_string": b"", "root_path": "", "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
+    }  # fmt: skip
+
+    async def scenario():
+        head_sent = asyncio.Event()
+        requests = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+        async def receive():
+            message = next(requests, None)
+            if message is None:
+                await head_sent.wait()
+                message = {"type": "http.disconnect"}
+            return message
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200
+                head_sent.set()
+                await asyncio.Event().wait()  # the client is gone: this never completes
+
+        await get_asgi_application()(scope, receive, send)
+
+    on_a_loop_of_its_own(scenario())
+    gc.collect()  # the response and its lines, never started
+    assert len(local_broker.streams) == 0
+
+
+def test_a_change_for_a_stream_whose_event_loop_is_gone_closes_that_stream():
+    broker = LocalBroker()
+    mine = str(uuid.uuid4())
+
+    async def scenario():
+        return await broker.open_stream(mine)
+
+    on_a_loop_of_its_own(scenario())  # the loop is closed when this returns
+
+    broker.publish(mine, Change(conversation_uuid=str(uuid.uuid4()), sort_key="k"))
+
     assert len(broker.streams) == 0
 
 
