@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-fast lint format install browser postgres redis bench clean
+.PHONY: run test test-fast lint format install browser postgres redis bench clean lambda-zip deploy
 
 install: $(VENV)/.installed
 
+# --no-compile: Python compiles what it imports when first imported, not all of boto3 and moto
+# up front (a fresh install takes about half as long).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt
 	touch $@
 
 run: install
@@ -47,8 +49,19 @@ test: install postgres redis browser lint
 test-fast: install
 	DATABASE_URL=sqlite://:memory: REDIS_URL= $(PY) -m pytest tests/unit -q
 
+# The stream handler's Lambda zip: only the modules messaging.stream imports (no Django),
+# byte-for-byte the same for the same code (docs/STREAM_HANDLER.md).
+lambda-zip: install
+	$(PY) deploy/lambda_zip.py --output build/stream-handler.zip
+
+# Deploy to AWS: the handler's zip, both stacks, the image, the migrate task (deploy/deploy.py
+# says what each step needs). Options through ARGS, e.g. against the local emulator:
+# make deploy ARGS="--endpoint-url http://127.0.0.1:5001"
+deploy: install
+	$(PY) -m deploy.deploy $(ARGS)
+
 bench: install
 	bash scripts/bench.sh
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache build

@@ -62,8 +62,8 @@ class Client:
         body = None if form is None else urlencode(form)
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        # A connection per request, as gunicorn's sync workers close it after every response
-        # anyway: the time measured includes connecting, as it would for a browser.
+        # A connection per request: the time measured includes connecting, as it would for a
+        # browser's first request.
         started = time.perf_counter()
         connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
         try:

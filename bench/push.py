@@ -39,12 +39,14 @@ from bench.run import (
     emulator_and_database,
     free_port,
     group_cpu_seconds,
+    gunicorn,
     log,
     percentile,
     redis_version,
     run_scenario,
     seed,
     serving,
+    uvicorn,
 )
 from bench.seed import PASSWORD
 
@@ -54,14 +56,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 _STATE = re.compile(r'name="since" value="([0-9a-f]*)"')  # the live form's inbox state
 POLL_INTERVAL = 1.5  # live.js's
-
-
-def uvicorn(app: str, port: int, workers: int = 1) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--lifespan", "off", "--log-level", "warning",
-        "--timeout-graceful-shutdown", "1",
-    ]  # fmt: skip
 
 
 def figures(values: list[float]) -> dict[str, float]:
@@ -241,10 +235,8 @@ def measure_pages(env: dict, logs: Path, args) -> dict:
     ports = {"asgi": free_port(), "wsgi": free_port()}
     servers = {
         "asgi": uvicorn("bench.asgi_memory:application", ports["asgi"], args.workers),
-        "wsgi": [sys.executable, "-m", "gunicorn", "bench.wsgi_memory:application",
-                 "--workers", str(args.workers), "--preload", "--log-level", "warning",
-                 "--bind", f"127.0.0.1:{ports['wsgi']}"],
-    }  # fmt: skip
+        "wsgi": gunicorn("bench.wsgi_memory:application", ports["wsgi"], args.workers),
+    }
     scenarios = [s for s in bench_client.SCENARIOS if s.name in ("floor", "inbox", "conversation")]
     results: dict[str, dict[str, list]] = {}
     with ExitStack() as stack:

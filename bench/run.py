@@ -1,9 +1,11 @@
 """`make bench`: start a local stack, seed two sizes, drive the pages, write the report.
 
-For each size it seeds a fresh database and emulator and serves the app twice with gunicorn:
-over DynamoDB (the emulator `make run` uses, devtools/emulator.py) and over the in-memory store
-(bench/wsgi_memory.py). Every scenario runs on both, `repeats` rounds, interleaved, so that a
-ratio compares runs made side by side on the same noisy machine; medians are reported.
+For each size it seeds a fresh database and emulator and serves the app twice with gunicorn
+as deployed (deploy/gunicorn.conf.py, with this machine's workers and port): over DynamoDB (the
+emulator `make run` uses, devtools/emulator.py) and over the in-memory store
+(bench/wsgi_memory.py); and the in-memory pages once more under ASGI (uvicorn), beside them.
+Every scenario runs on each, `repeats` rounds, interleaved, so that a ratio compares runs made
+side by side on the same noisy machine; medians are reported.
 
     python -m bench.run                        # what `make bench` runs
     python -m bench.run --smoke --out /tmp/b   # seconds, tiny data (test_bench_smoke.py)
@@ -28,6 +30,7 @@ import time
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,11 @@ from devtools import emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 WSGI_APPS = {"moto": "cruddur.wsgi:application", "memory": "bench.wsgi_memory:application"}
+# What the in-memory pages cost under ASGI, where a synchronous view runs on a thread of its
+# own: the same app as "memory", served as the event streams are (docs/PUSH.md). Three pages
+# tell it, and keep the run short.
+ASGI_APP, ASGI_SCENARIOS = "bench.asgi_memory:application", ("floor", "inbox", "conversation")
+DEPLOYED_GUNICORN = ROOT / "deploy" / "gunicorn.conf.py"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -50,6 +58,25 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def gunicorn(app: str, port: int, workers: int) -> list[str]:
+    """gunicorn with the deployment's settings, on this machine's port and number of workers.
+    Loaded before the workers fork (bench/wsgi_memory.py's data), and patient with a worker
+    that the emulator keeps waiting under the benchmark's load."""
+    return [
+        sys.executable, "-m", "gunicorn", app, "--config", str(DEPLOYED_GUNICORN),
+        "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--preload",
+        "--timeout", "120", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def uvicorn(app: str, port: int, workers: int = 1) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--lifespan", "off", "--log-level", "warning",
+        "--timeout-graceful-shutdown", "1",
+    ]  # fmt: skip
 
 
 def _answers(url: str) -> bool:
@@ -192,24 +219,24 @@ def seed(size: str, clients: int, env: dict[str, str], logs: Path) -> dict[str, 
 def measure(size: str, args: argparse.Namespace, env: dict[str, str], logs: Path):
     data = seed(size, args.clients, env, logs)
     measured: dict[tuple[str, str], list] = {}
+    commands = {backend: partial(gunicorn, app) for backend, app in WSGI_APPS.items()}
+    commands["asgi"] = partial(uvicorn, ASGI_APP)
     with ExitStack() as servers:
         clients, groups = {}, {}
-        for backend, app in WSGI_APPS.items():
+        for backend, command in commands.items():
             port = free_port()
-            argv = [
-                sys.executable, "-m", "gunicorn", app, "--workers", str(args.workers),
-                "--bind", f"127.0.0.1:{port}", "--preload", "--timeout", "120",
-                "--log-level", "warning",
-            ]  # fmt: skip
-            name, url = f"gunicorn-{backend}-{size}", f"http://127.0.0.1:{port}/accounts/login/"
+            name, url = f"{backend}-{size}", f"http://127.0.0.1:{port}/accounts/login/"
+            argv = command(port, args.workers)
             server = serving(name, argv, {**env, "BENCH_SIZE": size}, logs, url)
             groups[backend] = servers.enter_context(server).pid  # its own process group
             clients[backend] = signed_in_clients(port, args.clients, data["main_conversations"])
         log(f"size {size}: servers up, {args.clients} clients signed in to each")
         for repeat in range(args.repeats):
             # One server's scenarios back to back: each in-memory page right after its floor.
-            for backend in ("memory", "moto"):
+            for backend in ("memory", "asgi", "moto"):
                 for scenario in bench_client.SCENARIOS:
+                    if backend == "asgi" and scenario.name not in ASGI_SCENARIOS:
+                        continue
                     if repeat == 0 and args.warmup:
                         bench_client.run(scenario, clients[backend], seconds=args.warmup)
                     result = run_scenario(scenario, clients[backend], groups[backend], args.seconds)
@@ -287,7 +314,7 @@ def run(args: argparse.Namespace, *, command: str) -> dict[str, Any]:
         log(f"database: {kind} {version}; emulator: {endpoint}; cache: {cache}")
         env = bench_env(url, endpoint, args.clients, redis_url)
         sizes = {size: measure(size, args, env, logs) for size in args.sizes}
-    packages = ("Django", "gunicorn", "moto", "boto3", "psycopg")
+    packages = ("Django", "gunicorn", "uvicorn", "moto", "boto3", "psycopg")
     return {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
@@ -313,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="Seconds per run.")
     parser.add_argument("--repeats", type=int, default=5, help="Rounds; medians are reported.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent clients.")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per server.")
+    parser.add_argument("--workers", type=int, default=4, help="Worker processes per server.")
     parser.add_argument("--warmup", type=float, default=1.0, help="Warm-up seconds (round 1).")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument(

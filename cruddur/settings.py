@@ -5,6 +5,7 @@ With DEBUG off the app refuses to start without SECRET_KEY and turns on the HTTP
 that `manage.py check --deploy` asks for.
 """
 
+import os
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cruddur.middleware.answer_health_checks",  # first: /health/ whatever the Host header says
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy: CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -109,6 +111,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# A password given apart from the URL wins over the URL's: a secret injected on its own (ECS
+# puts RDS's managed secret there). Read as it is: in a URL its characters would need escaping,
+# and django-environ takes a value that starts with "$" for the name of another variable.
+if _database_password := os.environ.get("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _database_password
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_POOL", default=True
 ):
@@ -258,9 +265,9 @@ COST_HEADERS = env.bool("COST_HEADERS", default=False)
 COST_FOOTER = env.bool("COST_FOOTER", default=False)
 
 if not DEBUG:
+    # Load balancers probe /health/ over plain HTTP: it is answered before this redirect
+    # (cruddur/middleware.py).
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    # Load balancers probe /health/ over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -5,7 +5,8 @@ Django's manifest storage raises ValueError in `{% static %}` for a file missing
 manifest (STATIC_ROOT/staticfiles.json), and every page links the stylesheet, so a deploy that
 forgot `collectstatic` answered every page, the error pages too, with a bare 21-byte "Internal
 Server Error". Here such a file is linked by its unhashed name instead (WhiteNoise serves it
-only if STATIC_ROOT has it), and the first miss is logged as an error that says what to run.
+only if STATIC_ROOT has it), and, when there is no manifest at all, the first miss is logged as
+an error that says what to run.
 """
 
 import logging
@@ -23,6 +24,10 @@ class ManifestStaticFilesStorage(CompressedManifestStaticFilesStorage):
         try:
             return super().stored_name(name)
         except ValueError:
+            # With a manifest, a name outside it is asked for by a lookup, not a page: WhiteNoise
+            # at start-up tries `admin/js/jquery.js` for the admin's `jquery.init.js`.
+            if self.hashed_files:
+                return name
             if not ManifestStaticFilesStorage.missing_logged:
                 ManifestStaticFilesStorage.missing_logged = True
                 logger.error(

@@ -22,6 +22,10 @@ from messaging.dynamo import reset_dynamo_stores
 from messaging.memory import reset_memory_stores
 from messaging.store import get_store
 
+# Records the DynamoDB calls the app makes and checks them against deploy/messages.yaml's
+# policies when the session ends (tests/deploy/dynamodb_calls.py).
+pytest_plugins = ["tests.deploy.dynamodb_calls"]
+
 # No test may ever reach real AWS, whatever the developer's shell or .env holds.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",

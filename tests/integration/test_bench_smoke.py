@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import seed
+from bench.run import ASGI_SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"floor", "inbox", "conversation", "conversation_page3", "send"}
@@ -42,7 +43,9 @@ def test_smoke_run_measures_every_scenario_on_both_gateways(smoke_run):
     rows = {
         (row["backend"], row["scenario"]): row for row in results["sizes"]["smoke"]["scenarios"]
     }
-    assert set(rows) == {(backend, name) for backend in ("moto", "memory") for name in SCENARIOS}
+    assert set(rows) == {
+        (backend, name) for backend in ("moto", "memory") for name in SCENARIOS
+    } | {("asgi", name) for name in ASGI_SCENARIOS}
     for row in rows.values():
         assert row["samples"] > 0
         assert row["errors"] == 0, row["error_examples"]
@@ -72,6 +75,8 @@ def test_smoke_run_writes_the_report(smoke_run):
     document = (smoke_run / "BENCHMARKS.md").read_text()
     assert "| smoke | DynamoDB (moto) | inbox |" in document
     assert "| smoke | in-memory | inbox |" in document
+    assert "| smoke | in-memory, ASGI (uvicorn) | inbox |" in document
+    assert "| smoke | inbox |" in document  # gunicorn as deployed beside ASGI
     assert "## Targets" in document and "## How to read these numbers" in document
     assert "| inbox ≤ 1 RCU per page of 20 (size smoke) |" in document
     assert {path.name for path in smoke_run.iterdir()} == {"BENCHMARKS.md", "bench-results.json"}

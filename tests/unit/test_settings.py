@@ -87,3 +87,15 @@ def test_production_uses_the_storage_that_renders_without_a_manifest():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "cruddur.staticfiles.ManifestStaticFilesStorage"
+
+
+def test_database_password_given_apart_wins_over_the_urls():
+    # As RDS's managed secret may be: characters a URL would need escaped, a leading "$".
+    secret = "$ecret:/@?#%+ with spaces"
+    show = "from django.conf import settings; print(settings.DATABASES['default']['PASSWORD'])"
+    url = "postgres://cruddur:in-the-url@db.example.com:5432/cruddur"
+    given_apart = run_manage("shell", "-c", show, DATABASE_URL=url, DATABASE_PASSWORD=secret)
+    assert given_apart.returncode == 0, given_apart.stderr
+    assert given_apart.stdout.splitlines()[-1] == secret
+    from_url = run_manage("shell", "-c", show, DATABASE_URL=url, DATABASE_PASSWORD="")
+    assert from_url.stdout.splitlines()[-1] == "in-the-url"

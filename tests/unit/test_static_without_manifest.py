@@ -64,3 +64,16 @@ def test_the_out_of_date_form_page_renders():
     response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "x"})
     assert response.status_code == 403
     assert "This page was out of date" in response.content.decode()
+
+
+def test_with_a_manifest_a_name_outside_it_is_not_logged(settings, tmp_path, caplog):
+    # WhiteNoise looks up names the manifest never had (admin/js/jquery.js) at start-up.
+    (tmp_path / "staticfiles.json").write_text(
+        '{"version": "1.1", "paths": {"css/cruddur.css": "css/cruddur.0123456789ab.css"}, '
+        '"hash": "x"}'
+    )
+    storage = ManifestStaticFilesStorage()
+    with caplog.at_level(logging.ERROR, logger="cruddur.staticfiles"):
+        assert storage.stored_name("admin/js/jquery.js") == "admin/js/jquery.js"
+        assert storage.stored_name("css/cruddur.css") == "css/cruddur.0123456789ab.css"
+    assert caplog.records == []
