@@ -48,9 +48,10 @@ RUN DEBUG=false SECRET_KEY=collectstatic-at-build-time-only \
 USER 10001:10001
 EXPOSE 8000
 # For `docker run` and Compose (ECS and the ALB have their own, deploy/app.yaml). The image
-# has no curl: Python asks. /health/ answers whatever the Host header (cruddur/middleware.py),
-# and fails (503) while the database or DynamoDB does not answer.
+# has no curl: Python asks. /health/live answers whatever the Host header (cruddur/middleware.py)
+# and touches nothing else: an outage of the database or DynamoDB is not this container's to
+# mend by being restarted (/health/ready reports those).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health/\", timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health/live\", timeout=4)"]
 ENTRYPOINT ["/app/deploy/entrypoint.sh"]
 CMD ["web"]

@@ -35,8 +35,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import chart, report
 from bench import client as bench_client
-from bench import report
 from bench.seed import PASSWORD
 from devtools import emulator
 
@@ -364,7 +364,11 @@ def main(argv: list[str] | None = None) -> None:
     # The hand-written text comes from the document replaced, or from docs/'s for a new --out.
     template = document if document.exists() else ROOT / "docs" / "BENCHMARKS.md"
     document.write_text(report.render(results, template.read_text()))
-    log(f"done in {results['wall_seconds']:.0f} s: {out}/BENCHMARKS.md, bench-results.json")
+    chart.draw(results, out / "bench.png")
+    log(
+        f"done in {results['wall_seconds']:.0f} s: {out}/BENCHMARKS.md, bench-results.json, "
+        "bench.png"
+    )
 
 
 if __name__ == "__main__":

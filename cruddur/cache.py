@@ -2,8 +2,9 @@
 
 A cache only makes pages cheaper, so when Redis cannot be reached this backend answers as an
 empty cache would: reads miss, writes are dropped, and the pages fall back to the database and
-DynamoDB. The failure is logged, and for `retry_after` seconds the backend does not try Redis
-again, so a host that stopped answering costs one timeout, not one per cache call.
+DynamoDB. The failure is logged (and `cruddur_cache_degraded` is 1 until Redis answers again),
+and for `retry_after` seconds the backend does not try Redis again, so a host that stopped
+answering costs one timeout, not one per cache call.
 
 Only a Redis that cannot be reached, or that says it cannot serve for now (OUTAGE_ERRORS), is an
 outage. Any other RedisError (WRONGTYPE, CROSSSLOT, a syntax error) is a command this project
@@ -41,6 +42,8 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
+from . import metrics
+
 logger = logging.getLogger("cruddur.cache")
 
 # Redis cannot be reached, or says it cannot serve for now: while it loads its data (a
@@ -74,6 +77,14 @@ class RedisOutage:
 
     def back_off(self, seconds: float) -> None:
         self.down_until = time.monotonic() + seconds
+        metrics.CACHE_DEGRADED.set(1)
+
+    def answered(self) -> None:
+        """Redis answered: an outage behind us is over (one a concurrent call has just met
+        stands). `cruddur_cache_degraded` is 1 from a failure until this."""
+        if self.down_until and not self.is_down():
+            self.down_until = 0.0
+            metrics.CACHE_DEGRADED.set(0)
 
 
 _outages: dict[str, RedisOutage] = {}
@@ -120,19 +131,22 @@ class ResilientRedisCache(RedisCache):
         """Raise (a RedisError) unless Redis answers now."""
         super().has_key("health")  # any command answered will do
         self.outage.down_until = 0.0
+        metrics.CACHE_DEGRADED.set(0)
 
     def _guarded(self, fallback: Any, operation, *args, **kwargs) -> Any:
         if self.outage.is_down():
             return fallback
         try:
             self._send_unsent_deletes()
-            return operation(*args, **kwargs)
+            answer = operation(*args, **kwargs)
         except OUTAGE_ERRORS as error:
             self.outage.back_off(self.retry_after)
             logger.warning(
                 "cache unavailable, serving without it for %.0f s: %s", self.retry_after, error
             )
             return fallback
+        self.outage.answered()
+        return answer
 
     def _send_unsent_deletes(self) -> None:
         if self.outage.clear_when_back:

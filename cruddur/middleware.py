@@ -1,9 +1,10 @@
-"""The project's middleware: the health checks' way past the Host check (`answer_health_checks`,
-at the end), and what each request cost: its DynamoDB calls and capacity, and its SQL queries.
+"""The project's middleware: the health checks' way past the Host check (`answer_health_checks`),
+and what each request cost: its DynamoDB calls and capacity, and its SQL queries.
 
 Operators see it three ways, all from the same figures:
-- one log line per request that called DynamoDB, at INFO on the `messaging.cost` logger (the
-  name operators filter on; `MESSAGING_LOG_LEVEL` sets its level);
+- one log line per request, at INFO on the `cruddur.requests` logger, with the request's id
+  (cruddur/logs.py), who asked, its answer and its time besides its cost: docs/OPERATIONS.md
+  says what each field means;
 - with `COST_HEADERS` on, `X-DynamoDB-*` and `X-SQL-Queries` response headers (the benchmark
   reads these, so its figures come from the server itself);
 - with `COST_FOOTER` on, a small footer at the bottom of every HTML page (a developer's aid).
@@ -16,8 +17,10 @@ knows neither how: it only shows them.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,10 +30,15 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.encoding import escape_uri_path
 from django.utils.html import format_html
 
-from . import views
+from . import metrics, metrics_views, views
 from .request_cost import Usage, track_usage
 
-logger = logging.getLogger("messaging.cost")
+logger = logging.getLogger("cruddur.requests")
+
+# Requests that log no line: Prometheus scrapes /metrics every few seconds from every task, and
+# its own `up` series says when a scrape fails. The health checks are answered before this
+# middleware (answer_health_checks), so they log none either.
+UNLOGGED_PATHS = frozenset({"/metrics"})
 
 
 class _SqlCounter:
@@ -76,8 +84,8 @@ class RequestCostMiddleware:
             response = self.get_response(request)
         cost = RequestCost(usage, counter.queries, (time.perf_counter() - started) * 1000)
 
-        if usage.requests:
-            _log(request, response, cost)
+        if request.path_info not in UNLOGGED_PATHS:
+            _log(request, response, cost, started)
         if settings.COST_HEADERS:
             _add_headers(response, cost)
         if settings.COST_FOOTER:
@@ -85,24 +93,94 @@ class RequestCostMiddleware:
         return response
 
 
-def _log(request: HttpRequest, response: HttpResponse, cost: RequestCost) -> None:
+def _log(request: HttpRequest, response: HttpResponse, cost: RequestCost, started: float) -> None:
+    """The request's line: now, or for a stream (an event stream lasts as long as its page)
+    when it ends."""
     usage = cost.usage
+    line = {
+        # The path alone: the query string carries live tokens.
+        "method": request.method,
+        "path": escape_uri_path(request.path),
+        "status": response.status_code,
+        "duration_ms": round(cost.milliseconds, 1),
+        "user": _user_uuid(request),
+        "dynamodb_requests": usage.requests,
+        "dynamodb_rcu": usage.read_units,
+        "dynamodb_wcu": usage.write_units,
+        "dynamodb_items": usage.items_read,
+        "dynamodb_bytes": usage.bytes_read,
+        "dynamodb_capacity": cost.capacity if usage.requests else None,
+        "dynamodb_calls": [call.operation for call in usage.calls],
+        "sql_queries": cost.sql_queries,
+    }
+    if not response.streaming:
+        _write(line)
+        return
+    # Its cost is what it cost to open: the figures above; its duration, until it ended.
+    line["stream"] = True
+    end = _StreamEnd(line, started)
+    content = response.streaming_content
+    if response.is_async:
+
+        async def parts():
+            try:
+                async for part in content:
+                    yield part
+            finally:
+                end()
+
+    else:
+
+        def parts():
+            try:
+                yield from content
+            finally:
+                end()
+
+    response.streaming_content = parts()
+    # A client gone before the first part was sent cancels the request: the parts, never
+    # started, never run their `finally`; the response, let go, still ends the stream.
+    weakref.finalize(response, end)
+
+
+class _StreamEnd:
+    """Writes a stream's line once, when it ends (the client left, the server stopped, the
+    stream was done), in the request's context: with its id."""
+
+    def __init__(self, line: dict, started: float):
+        self.line = line
+        self.started = started
+        self.context = contextvars.copy_context()
+        self.written = False
+
+    def __call__(self) -> None:
+        if self.written:
+            return
+        self.written = True
+        self.line["duration_ms"] = round((time.perf_counter() - self.started) * 1000, 1)
+        self.context.run(_write, self.line)
+
+
+def _write(line: dict) -> None:
     logger.info(
-        "method=%s path=%s status=%d dynamodb_requests=%d items=%d bytes=%d rcu=%g wcu=%g "
-        "capacity=%s sql_queries=%d ms=%.1f calls=%s",
-        request.method,
-        escape_uri_path(request.path),
-        response.status_code,
-        usage.requests,
-        usage.items_read,
-        usage.bytes_read,
-        usage.read_units,
-        usage.write_units,
-        cost.capacity,
-        cost.sql_queries,
-        cost.milliseconds,
-        ",".join(call.operation for call in usage.calls) or "-",
+        "%s %s %d %.1f ms%s",
+        line["method"],
+        line["path"],
+        line["status"],
+        line["duration_ms"],
+        " (stream)" if line.get("stream") else "",
+        extra=line,
     )
+
+
+def _user_uuid(request: HttpRequest) -> str | None:
+    """The signed-in person's uuid, if the request looked them up; never looked up here: the
+    line must cost nothing and cannot fail (a 500 may be the database gone). Django's
+    AuthenticationMiddleware keeps the user it found on the request, under these names."""
+    user = getattr(request, "_cached_user", None) or getattr(request, "_acached_user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return str(user.uuid)
 
 
 def _add_headers(response: HttpResponse, cost: RequestCost) -> None:
@@ -154,23 +232,60 @@ def _add_footer(response: HttpResponse, cost: RequestCost) -> None:
         response["Content-Length"] = str(len(response.content))
 
 
-HEALTH_PATH = "/health/"  # cruddur/urls.py's "health" (tests/deploy/test_health_checks.py)
+# Each health check's path (cruddur/urls.py's "health", "health-live", "health-ready":
+# tests/deploy/test_health_checks.py) and its view.
+HEALTH_CHECKS = {
+    "/health/": views.ready,
+    "/health/live": views.live,
+    "/health/ready": views.ready,
+}
+# Paths asked of a task at its own address: the load balancer's and the image's health checks,
+# and a Prometheus scraper inside the VPC (which cannot set a Host header per target).
+ASKED_BY_ADDRESS = {**HEALTH_CHECKS, "/metrics": metrics_views.metrics}
 
 
 def answer_health_checks(get_response: Callable[[HttpRequest], HttpResponse]):
-    """`/health/`, answered before anything reads the request's Host header.
+    """The health checks, answered before anything reads the request's Host header.
 
     The load balancer's health check asks each task at its private address (Host:
     10.0.1.23:8000) and the image's HEALTHCHECK asks 127.0.0.1, names that ALLOWED_HOSTS (the
     site's public name) does not hold: Django answers them 400 as soon as a middleware calls
     request.get_host(), as CommonMiddleware does on every request. First in MIDDLEWARE, this
-    hands `/health/` to its view, which reads no host name and links nowhere; over plain HTTP
-    too, ahead of SecurityMiddleware's redirect to HTTPS, as a load balancer asks.
+    hands these paths to their views, which read no host name and link nowhere; over plain
+    HTTP too, ahead of SecurityMiddleware's redirect to HTTPS, as a load balancer asks.
+    Nothing after it runs for them either: no session, no cost log line per probe.
     """
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        if request.path_info == HEALTH_PATH:
-            return views.health(request)
+        view = ASKED_BY_ADDRESS.get(request.path_info)
+        if view is not None:
+            return view(request)
         return get_response(request)
+
+    return middleware
+
+
+# Methods that name their own series; any other (a client may send any word) shares "other",
+# so that no client can add series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def time_requests(get_response: Callable[[HttpRequest], HttpResponse]):
+    """`cruddur_request_duration_seconds` (cruddur/metrics.py): each request's time, by the
+    view's name in the URL patterns ("messaging:conversation", never the path, which holds
+    uuids), its method and its status. A request no pattern matched (a 404, a host refused)
+    is "unmatched". Inside WhiteNoise, so static files are not counted; an event stream is
+    timed until its response starts."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = get_response(request)
+        match = getattr(request, "resolver_match", None)
+        metrics.REQUEST_DURATION.labels(
+            view=match.view_name if match else "unmatched",
+            method=request.method if request.method in _METHODS else "other",
+            status=str(response.status_code),
+        ).observe(time.perf_counter() - started)
+        return response
 
     return middleware

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS as json_log_reserved_attrs
 
 from cruddur import aws
 
@@ -48,16 +49,21 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",  # htmx itself, from its wheel (static/django_htmx/htmx-2.min.js)
     "csp",  # django-csp: its system checks catch settings in the old CSP_* form
+    "django_guid",  # the request id (cruddur/logs.py): DJANGO_GUID below
     "cruddur",  # the deploy checks (cruddur/checks.py)
     "users",
     "messaging",
 ]
 
 MIDDLEWARE = [
-    "cruddur.middleware.answer_health_checks",  # first: /health/ whatever the Host header says
+    # First, so that every answer carries X-Request-ID and every log line the request's id.
+    "cruddur.logs.accept_request_id",  # which incoming id to believe (cruddur/logs.py)
+    "django_guid.middleware.guid_middleware",
+    "cruddur.middleware.answer_health_checks",  # first: /health/* whatever the Host header says
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy: CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "cruddur.middleware.time_requests",  # each request's latency by view (/metrics)
     "cruddur.middleware.RequestCostMiddleware",  # what each request cost: COST_* below
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -194,6 +200,11 @@ AXES_LOCKOUT_CALLABLE = "users.lockout.locked_out"
 AXES_CLIENT_IP_CALLABLE = "users.lockout.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# How long axes' records of logins and failed logins are kept (`manage.py housekeeping`). The
+# record of a login is what proves an address the owner's own (users/lockout.py), so keep them
+# longer than a session lasts (SESSION_COOKIE_AGE, two weeks): an owner who uses the site
+# always has a recent one.
+LOGIN_ATTEMPTS_KEEP_DAYS = env.int("LOGIN_ATTEMPTS_KEEP_DAYS", default=30)
 
 # Rate limits (cruddur/limits.py), counted in the cache: shared by every process through Redis,
 # per process with the embedded default. Far above what a person does.
@@ -263,10 +274,18 @@ AWS_COGNITO_USER_POOL_ID = env.str("AWS_COGNITO_USER_POOL_ID", default="")
 # headers (the benchmark reads them), and a footer on every HTML page for a developer who asks.
 COST_HEADERS = env.bool("COST_HEADERS", default=False)
 COST_FOOTER = env.bool("COST_FOOTER", default=False)
+# /metrics (cruddur/metrics_views.py) answers only `Authorization: Bearer <METRICS_TOKEN>`,
+# and not at all (404) while it is unset.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Answered before the Host check and the redirect to HTTPS (cruddur/middleware.py): a scraper
+# inside the VPC asks a task at its address over plain HTTP, as the load balancer does.
+# /health/ready's answer is this process's, checked at most once in this many seconds
+# (cruddur/views.py): every probe within them gets it without reaching any dependency.
+HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 
 if not DEBUG:
-    # Load balancers probe /health/ over plain HTTP: it is answered before this redirect
-    # (cruddur/middleware.py).
+    # Load balancers probe /health/live over plain HTTP: the health checks are answered
+    # before this redirect (cruddur/middleware.py).
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -276,11 +295,52 @@ if not DEBUG:
     if env.bool("BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# The request id (cruddur/logs.py): django-guid reads it from X-Request-ID (once
+# cruddur.logs.accept_request_id has dropped what is not an id), makes one when there is none,
+# and returns it as X-Request-ID.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": False,  # accept_request_id's rule: ids in other shapes than a UUID too
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": False,  # no cross-origin callers to show it to
+    "INTEGRATIONS": [],  # the Sentry tag, below, when SENTRY_DSN is set
+}
+
+# Logs on standard error, one record a line: LOG_FORMAT=json (the default with DEBUG off) is
+# one JSON object a line (python-json-logger) for CloudWatch Logs Insights and the like;
+# "text" (the default with DEBUG on) is for a person at a terminal. Both carry the request id
+# (null, None in text, outside a request). The line each request logs: cruddur/middleware.py.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {
+            "()": "django_guid.log_filters.CorrelationId",
+            "correlation_id_field": "request_id",
+        },
+    },
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": ["levelname", "name", "message", "request_id"],
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,  # ISO 8601, UTC
+            # Not the `request` Django puts on its own records (django.request): its text
+            # holds the query string, where live tokens travel.
+            "reserved_attrs": [*json_log_reserved_attrs, "request"],
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        },
+    },
     "loggers": {
         "messaging": {
             "handlers": ["console"],
@@ -290,8 +350,29 @@ LOGGING = {
         "cruddur": {"handlers": ["console"], "level": "INFO"},
         # Server errors on the console with DEBUG off too (Django's default only mails them).
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django_guid": {"handlers": ["console"], "level": "WARNING"},
     },
 }
+
+# Errors to Sentry, only when SENTRY_DSN is set: otherwise sentry_sdk is not even imported.
+# No personal data (no cookies, user names or addresses: send_default_pii), each event tagged
+# with its request's id; performance traces only when SENTRY_TRACES_SAMPLE_RATE asks.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    from cruddur.logs import SentryRequestIdTag
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration()],
+        send_default_pii=False,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=None),
+        release=env.str("SENTRY_RELEASE", default=None),  # e.g. the image's commit
+        environment=env.str("SENTRY_ENVIRONMENT", default=None),
+    )
+    DJANGO_GUID["INTEGRATIONS"].append(SentryRequestIdTag())
 
 # Email (password reset links), from EMAIL_URL in django-environ's form. Unset, each email is
 # printed on the console of `make run`. Production: SMTP, or Amazon SES's SMTP interface,

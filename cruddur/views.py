@@ -1,4 +1,8 @@
 import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -13,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from redis.exceptions import RedisError
 
 from cruddur.errors import ServiceError
+from messaging.events import get_broker
 from messaging.store import get_store
 
 logger = logging.getLogger(__name__)
@@ -58,7 +63,7 @@ def _check_database() -> str:
 
 def _check_dynamodb() -> str:
     try:
-        get_store().ping()
+        get_store().ping()  # a read of one item, as a page makes: the data plane, not DescribeTable
     except ServiceError as error:
         return _unavailable(error)
     return "ok"
@@ -75,15 +80,87 @@ def _check_cache() -> str:
     return "ok"
 
 
+def _check_events() -> str:
+    try:
+        get_broker().check()
+    except ServiceError as error:
+        return _unavailable(error)
+    return "ok"
+
+
+# Without these no page can be served: the process is not ready (503). Without the others it
+# serves pages all the same, slower (no cache) or polling instead of live updates: "degraded".
+REQUIRED = {"database": _check_database, "dynamodb": _check_dynamodb}
+OPTIONAL = {"cache": _check_cache, "events": _check_events}
+
+
+@dataclass(frozen=True)
+class Readiness:
+    status: str  # "ok", "degraded" or "unavailable"
+    states: dict[str, str]  # each dependency's: "ok" or "unavailable: <why>"
+
+    @property
+    def http_status(self) -> int:
+        return 503 if self.status == "unavailable" else 200
+
+
+def check_readiness() -> Readiness:
+    states = {name: check() for name, check in (REQUIRED | OPTIONAL).items()}
+    if any(states[name] != "ok" for name in REQUIRED):
+        status = "unavailable"
+    elif any(states[name] != "ok" for name in OPTIONAL):
+        status = "degraded"
+    else:
+        status = "ok"
+    return Readiness(status, states)
+
+
+class _LastReadiness:
+    """This process's last readiness, answered again for `HEALTH_CACHE_SECONDS`.
+
+    Every instance of a load balancer, and every monitor, probes every task: without this each
+    probe would reach every dependency. Within the window a probe makes no call; after it, the
+    first probe checks again while the others wait for its answer (a lock, not one check per
+    waiting thread), so a recovery, like an outage, shows within the window. Failures are kept
+    as long as successes: a dependency that times out must not cost a timeout per probe.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._readiness: Readiness | None = None
+        self._until = 0.0  # on `clock`
+
+    def get(self) -> Readiness:
+        with self._lock:
+            if self._readiness is None or self.clock() >= self._until:
+                self._readiness = check_readiness()
+                self._until = self.clock() + settings.HEALTH_CACHE_SECONDS
+            return self._readiness
+
+    def forget(self) -> None:
+        with self._lock:
+            self._readiness = None
+
+
+last_readiness = _LastReadiness()
+
+
 @never_cache
-def health(request):
-    """200 while the app can serve pages: "ok", or "degraded" when only the cache is down
-    (pages then go to the database and DynamoDB directly); 503 "unavailable" otherwise."""
-    checks = {"database": _check_database(), "dynamodb": _check_dynamodb()}
-    healthy = all(state == "ok" for state in checks.values())
-    cache_state = _check_cache()
-    status = "unavailable"
-    if healthy:
-        status = "ok" if cache_state == "ok" else "degraded"
-    body = {"status": status, **checks, "cache": cache_state}
-    return JsonResponse(body, status=200 if healthy else 503)
+def live(request):
+    """`/health/live`: 200 while this process answers requests, what load balancers and the
+    image's HEALTHCHECK ask. No I/O at all (no database, cache, session or DynamoDB), so that
+    an outage of a dependency, which every task shares, never has them all replaced at once."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def ready(request):
+    """`/health/ready` and `/health/`: 200 while the app can serve pages: "ok", or "degraded"
+    when only the cache or the live events are down (pages then go to the database and
+    DynamoDB directly, and poll); 503 "unavailable" when the database or DynamoDB is. Each
+    dependency's state is in the body; the answer is this process's, at most
+    `HEALTH_CACHE_SECONDS` old."""
+    readiness = last_readiness.get()
+    body = {"status": readiness.status, **readiness.states}
+    return JsonResponse(body, status=readiness.http_status)

@@ -9,6 +9,12 @@ set -eu
 
 case "${1:-web}" in
 web)
+  # The workers keep their metrics in files there, which /metrics adds up (prometheus-client's
+  # multiprocess mode, cruddur/metrics.py): in memory, and emptied at each start, as the
+  # values of processes gone with an earlier start must not be added in.
+  export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/dev/shm/cruddur-metrics}"
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+  rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
   exec gunicorn --config deploy/gunicorn.conf.py cruddur.wsgi
   ;;
 events)

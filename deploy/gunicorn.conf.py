@@ -7,6 +7,8 @@ ECS task's stop timeout) are each written once, here; tests/deploy reads them fr
 
 import os
 
+from prometheus_client import multiprocess
+
 # The port of both containers (the ALB's target groups, the image's HEALTHCHECK). PORT moves
 # it, only to run the image's commands beside other servers on one machine (tests/deploy).
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -40,6 +42,15 @@ forwarded_allow_ips = "*"
 # No control socket (gunicorn's default puts one in $HOME, which the image's user has not):
 # ECS starts and stops the server, no one runs gunicornc inside a task.
 control_socket_disable = True
-# No access log: the ALB's access logs have every request, and the app logs one line for
-# each request that called DynamoDB (messaging.cost). Errors go to stderr, as by default.
+# No access log: the ALB's access logs have every request, and the app logs one JSON line for
+# each request (cruddur.requests, with its id). Errors go to stderr, as by default.
 accesslog = None
+
+
+def child_exit(server, worker):
+    """A worker is gone (stopped, replaced, or killed as stuck): its gauges (open streams, the
+    cache's state) leave the sums /metrics shows; its counters stay counted. The workers keep
+    their metrics in PROMETHEUS_MULTIPROC_DIR, which deploy/entrypoint.sh sets for `web`
+    (prometheus-client's multiprocess mode, cruddur/metrics.py)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

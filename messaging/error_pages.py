@@ -15,6 +15,7 @@ from functools import wraps
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from cruddur.logs import current_request_id
 from cruddur.uuids import parse_uuid
 
 from .access import ConversationNotFound
@@ -64,5 +65,6 @@ def unavailable_page(request: HttpRequest, error: Exception) -> HttpResponse:
         # The same token: if the send did commit before its answer was lost, trying again
         # finds it and sends nothing twice.
         "retry_token": parse_uuid(posted.get("token")) or uuid.uuid4(),
+        "request_id": current_request_id(),  # for the person to quote (cruddur/logs.py)
     }
     return render(request, "messaging/unavailable.html", context, status=503)

@@ -34,6 +34,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from redis import exceptions as redis_errors
 
+from cruddur import metrics
 from cruddur.cache import OUTAGE_ERRORS, note_redis_down, redis_is_down
 from cruddur.errors import ServiceError
 
@@ -133,6 +134,7 @@ class _Streams:
                 raise TooManyStreams(limit)
             self._by_user.setdefault(user_uuid, set()).add(stream)
             stopping = self._stopping
+        metrics.EVENT_STREAMS.inc()
         if stopping:
             stream.offer(Stream.ENDED)  # opened as the server stops: to another server
         return stream
@@ -146,6 +148,7 @@ class _Streams:
             last = not open_streams
             if last:
                 del self._by_user[stream.user_uuid]
+        metrics.EVENT_STREAMS.dec()
         if last and self._on_last_closed:
             self._on_last_closed(stream.user_uuid)
 
@@ -222,6 +225,9 @@ class LocalBroker:
     async def open_stream(self, user_uuid: str) -> Stream:
         return self.streams.add(user_uuid)
 
+    def check(self) -> None:
+        """Always fine: this process's own streams need nothing else (for /health/ready)."""
+
 
 class RedisBroker:
     """Redis pub/sub: one channel per person, `<CACHE_KEY_PREFIX>:events:<uuid>`.
@@ -279,6 +285,19 @@ class RedisBroker:
             raise EventsUnavailable("Redis is not answering.")
         return subscriber
 
+    def check(self) -> None:
+        """Raise EventsUnavailable unless this process can have event streams now (for
+        /health/ready): its subscriber is listening, or, with none (no stream opened here yet,
+        as on the servers of pages) or one that lost Redis, Redis answers a PING, so the next
+        stream connects one. Not the outage memory: a recovery must show at once."""
+        subscriber = self._subscriber
+        if subscriber is not None and subscriber.listening:
+            return
+        try:
+            self._publisher.ping()
+        except (redis_errors.RedisError, OSError) as error:
+            raise EventsUnavailable(f"Redis is not answering: {error}") from error
+
     def _unfollow(self, user_uuid: str) -> None:
         subscriber = self._subscriber
         if subscriber is not None and not subscriber.done:
@@ -314,6 +333,11 @@ class _Subscriber:
     @property
     def done(self) -> bool:
         return self._task.done()
+
+    @property
+    def listening(self) -> bool:
+        """Connected and reading, on a loop still running (read from any thread)."""
+        return self.connected and not self.done and not self.loop.is_closed()
 
     async def follow(self, user_uuid: str) -> None:
         """Receive this person's events (once Redis confirmed the subscription)."""
@@ -414,4 +438,7 @@ def publish_change(user_uuids: Iterable[str], change: Change) -> None:
         try:
             broker.publish(user_uuid, change)
         except Exception as error:  # noqa: BLE001 (any broker failure: log, never fail a send)
+            metrics.PUBLISH_FAILURES.inc()
             logger.warning("could not publish a change to %s: %s", user_uuid, error)
+        else:
+            metrics.EVENTS_PUBLISHED.inc()

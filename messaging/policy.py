@@ -21,6 +21,7 @@ DEACTIVATED = "deactivated"
 YOU_BLOCKED = "you_blocked"
 BLOCKED_YOU = "blocked_you"
 ONLY_KNOWN = "only_known"
+CODES = (SELF, DELETED, DEACTIVATED, YOU_BLOCKED, BLOCKED_YOU, ONLY_KNOWN)
 
 # What the page shows instead of the reply box; the other refusals are told only on sending.
 CLOSING = frozenset({DELETED, DEACTIVATED, YOU_BLOCKED})

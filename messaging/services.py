@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from cruddur import limits
+from cruddur import limits, metrics
 from cruddur.uuids import parse_uuid
 from users import services as user_services
 from users.models import User
@@ -42,14 +42,28 @@ NEW_CONVERSATIONS = limits.Limit(
 )
 LIVE_MESSAGES_PER_POLL = 50
 
+# Why a send was refused, as `cruddur_send_refusals_total` names it (cruddur/metrics.py): the
+# policy's codes, the limit reached, and the text's own faults. Counted where each is decided
+# (`_refuse`); every reason shows from the start, at 0, so a rate over time is there for each.
+LIMIT_REASONS = {MESSAGES: "rate_limited", NEW_CONVERSATIONS: "new_conversations_limited"}
+TEXT_REASONS = {"required": "empty", "max_length": "too_long"}
+for _reason in (*policy.CODES, *LIMIT_REASONS.values(), *TEXT_REASONS.values()):
+    metrics.SEND_REFUSALS.labels(reason=_reason)
+
+
+def _refuse(reason: str) -> None:
+    metrics.SEND_REFUSALS.labels(reason=reason).inc()
+
 
 def clean_message_text(text: str) -> str:
     """The text as it will be stored, or ValidationError: empty, blank or too long."""
     # Browsers submit line breaks as CRLF; count a line break as one character, as they show it.
     text = (text or "").replace("\r\n", "\n").strip()
     if not text:
+        _refuse(TEXT_REASONS["required"])
         raise ValidationError("Write a message before sending.", code="required")
     if len(text) > MAX_MESSAGE_LENGTH:
+        _refuse(TEXT_REASONS["max_length"])
         raise ValidationError(
             "A message can be at most %(limit)d characters (this one has %(length)d).",
             code="max_length",
@@ -109,6 +123,7 @@ def _check_may_send(
         already_talking=already_talking,
     )
     if refused:
+        _refuse(refused.code)
         raise SendRefused(refused.message)
 
 
@@ -131,6 +146,7 @@ def _counted_send(
         if idempotency_key:
             stored = get_store().sent_message(sender_uuid=subject, idempotency_key=idempotency_key)
         if stored is None:
+            _refuse(LIMIT_REASONS[reached.limit])
             raise SendLimited(reached) from None
         # take() counted one against each limit up to the one it refused at.
         limits.give_back(subject, *counted[: counted.index(reached.limit) + 1])
@@ -138,6 +154,8 @@ def _counted_send(
     message = store()
     if message.replayed:
         limits.give_back(subject, *counted)
+    else:
+        metrics.MESSAGES_SENT.inc()
     return message
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: benchmark the pages at two data sizes; writes docs/BENCHMARKS.md and
-# docs/bench-results.json. Starts and stops its own emulator, database and servers.
+# `make bench`: benchmark the pages at two data sizes; writes docs/BENCHMARKS.md,
+# docs/bench-results.json and docs/bench.png (bench/chart.py). Starts and stops its own
+# emulator, database and servers.
 # Extra arguments go to `python -m bench.run` (e.g. `bash scripts/bench.sh --sizes S`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -62,6 +62,13 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _readiness_checked_at_each_probe(settings):
+    # /health/ready answers from its last check for HEALTH_CACHE_SECONDS (cruddur/views.py);
+    # tests change what it checks between probes. tests/integration/test_health.py sets it.
+    settings.HEALTH_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _no_real_aws(settings):
     # Unreachable by default (port 1): a test that forgets its fixture fails fast, never
     # talks to AWS or to a developer's running emulator.

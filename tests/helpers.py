@@ -1,5 +1,6 @@
 """Small helpers the tests share (fixtures are in conftest.py)."""
 
+import asyncio
 import json
 import threading
 import uuid
@@ -129,3 +130,11 @@ def signup_form(**fields) -> dict[str, str]:
 def signup(**fields):
     """POST the sign-up form: a valid new person, with `fields` changed."""
     return Client().post(reverse("signup"), signup_form(**fields))
+
+
+def on_a_loop_of_its_own(scenario):
+    """Run the coroutine `scenario` with asyncio.run on a thread of its own: a test worker may
+    already have an event loop running on this one (Playwright's, once the browser tier ran in
+    it), and asyncio.run refuses to start inside a running loop."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, scenario).result()

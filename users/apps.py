@@ -6,4 +6,4 @@ class UsersConfig(AppConfig):
     verbose_name = "Users"
 
     def ready(self):
-        from . import profiles  # noqa: F401  (connects the profile cache's signal handlers)
+        from . import lockout, profiles  # noqa: F401  (connect their signal handlers)

@@ -21,14 +21,16 @@ from functools import reduce
 from axes.attempts import get_cool_off_threshold
 from axes.handlers.proxy import AxesProxyHandler
 from axes.models import AccessAttempt, AccessLog
+from axes.signals import user_locked_out
 from axes.utils import reset
 from django.conf import settings
 from django.db.models import Max, Sum
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from cruddur import limits
+from cruddur import limits, metrics
 
 from .forms import LoginForm
 
@@ -100,6 +102,13 @@ def seconds_paused(request: HttpRequest, credentials: dict | None) -> int:
         return int(cool_off.total_seconds())
     now = getattr(request, "axes_attempt_time", None) or timezone.now()
     return max(1, math.ceil((latest + cool_off - now).total_seconds()))
+
+
+@receiver(user_locked_out, dispatch_uid="cruddur-count-lockouts")
+def count_lockout(sender, **kwargs) -> None:
+    """`cruddur_logins_locked_total`: axes sends this for the failure that starts a pause and
+    for each try during one (connected when the users app is ready)."""
+    metrics.LOGINS_LOCKED.inc()
 
 
 def locked_out(

@@ -5,12 +5,14 @@ request's tally (cruddur/request_cost.py: `track_usage()` collects the calls of 
 request or one command run; the project reads the figures from there, never from here). On
 AWS the capacity is AWS's own figure (the `ConsumedCapacity` the table asks for); emulators
 report made-up numbers, so elsewhere it is computed from the item sizes by AWS's rules.
+Each call answered also counts in `cruddur_dynamodb_requests_total` (cruddur/metrics.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cruddur import metrics
 from cruddur.request_cost import CallUsage, record_call
 
 # Operations that can return ConsumedCapacity.
@@ -113,7 +115,9 @@ def measure(
 def record(
     operation: str, params: dict[str, Any], response: dict[str, Any], *, on_aws: bool
 ) -> CallUsage:
-    """Measure one call and add it to the current `track_usage()` block, if any."""
+    """Measure one call and add it to the current `track_usage()` block, if any; count it
+    (`cruddur_dynamodb_requests_total`, which every process keeps, in or out of a block)."""
     call = measure(operation, params, response, on_aws=on_aws)
     record_call(call)
+    metrics.DYNAMODB_REQUESTS.labels(operation=operation).inc()
     return call

@@ -471,4 +471,9 @@ class DynamoStore:
         )
 
     def ping(self) -> None:
-        schema.describe(self.table)
+        # A read of one small item (the schema item) with a page's retry budget: the data plane
+        # the pages use, not the control plane's DescribeTable, which AWS asks not to poll (its
+        # requests are limited per account, shared with every other client of the account). A
+        # missing table is TableNotFound all the same; a missing item (a table not yet
+        # migrated) is still an answer.
+        self.interactive.get(*items.SCHEMA_KEY)

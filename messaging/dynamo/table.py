@@ -1,8 +1,9 @@
 """The table client: the one way to DynamoDB.
 
 Every request goes through `Table.call` (or `Table.pages`, `Table.wait`): the one place for
-error translation, capacity metering and logging. `Table.transact` is the one retry loop for
-conditional transactions, and `Table.batch_write` the one batch writer.
+error translation, capacity metering and logging (and `count_contention` counts throttles and
+transaction conflicts in every answer, retried ones too). `Table.transact` is the one retry
+loop for conditional transactions, and `Table.batch_write` the one batch writer.
 
 A table's retry budget is its client's (botocore's attempts) and its `write_attempts` (how
 often `transact` plans a write again after a lost race): the factory builds one table client
@@ -29,6 +30,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from cruddur import metrics
 from cruddur.aws import is_aws
 
 from ..errors import Conflict, StoreError, TableNotFound, Throttled, Unavailable
@@ -84,6 +86,22 @@ def backoff(attempt: int) -> float:
     return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
 
 
+def count_contention(response: tuple[Any, dict[str, Any]] | None = None, **kwargs: Any) -> None:
+    """A botocore `needs-retry` handler: counts every answer of DynamoDB that was a throttle
+    or a transaction conflict (cruddur/metrics.py), each attempt botocore retries included,
+    which `translated_errors` never sees. Decides nothing (returns None: botocore's retry
+    handler decides)."""
+    if response is None:  # no answer (a connection error)
+        return
+    parsed = response[1]
+    code = parsed.get("Error", {}).get("Code", "")
+    reasons = {str(reason.get("Code")) for reason in parsed.get("CancellationReasons", ())}
+    if code in _THROTTLING_CODES or _THROTTLING_REASONS & reasons:
+        metrics.DYNAMODB_THROTTLES.inc()
+    if code == "TransactionConflictException" or "TransactionConflict" in reasons:
+        metrics.TRANSACTION_CONFLICTS.inc()
+
+
 # --- transactions: a plan reads, decides and returns what to write; `transact` retries it ---
 
 
@@ -134,6 +152,9 @@ class Table:
 
     def __post_init__(self) -> None:
         self.on_aws = is_aws(self.client.meta.endpoint_url)
+        self.client.meta.events.register(
+            "needs-retry.dynamodb", count_contention, unique_id="cruddur-count-contention"
+        )
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Send one request: error translation, consumed capacity and logging happen here."""

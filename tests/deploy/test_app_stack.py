@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode
+from django.core.management import load_command_class
 
 from deploy import deploy
 from messaging.event_views import HEARTBEAT_SECONDS
@@ -35,7 +36,7 @@ SETTINGS = ROOT / "cruddur" / "settings.py"
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))  # the venv's, pinned
 
 EVENTS_PATH = "/messages/events/*"
-HEALTH_PATH = "/health/"
+LIVENESS_PATH = "/health/live"  # the process answers, no I/O (tests/deploy/test_health_checks.py)
 APP_PORT = 8000
 # Services whose actions must never be granted with a wildcard, nor on a wildcard resource.
 GUARDED_SERVICES = {"dynamodb", "iam", "s3", "secretsmanager"}
@@ -53,9 +54,7 @@ REQUIRED_ENVIRONMENT = {
 REQUIRED_SECRETS = {"SECRET_KEY", "DATABASE_PASSWORD"}
 # Variables the containers are given that the app does not read yet, each with why. An entry
 # the app starts reading fails test_the_app_reads_every_variable_it_is_given: remove it then.
-NOT_READ_YET = {
-    "LOG_FORMAT": "the contract's (shared DESIGN.md); cruddur/settings.py logs plain text today",
-}
+NOT_READ_YET: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +125,12 @@ def test_the_load_balancer_closes_idle_connections_before_either_server(template
     assert attribute(balancer, "routing.http.drop_invalid_header_fields.enabled") == "true"
 
 
-def test_every_target_group_checks_health_on_the_health_path(template):
+def test_every_target_group_checks_the_tasks_liveness(template):
+    # Not readiness: a dependency's outage is every task's, and replacing them all mends nothing.
     groups = resources_of(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert len(groups) == 2
     for properties in (group["Properties"] for group in groups.values()):
-        assert properties["HealthCheckPath"] == HEALTH_PATH
+        assert properties["HealthCheckPath"] == LIVENESS_PATH
         assert int(properties["HealthCheckPort"]) == APP_PORT
         assert int(properties["Port"]) == APP_PORT
         assert properties["Matcher"]["HttpCode"] == "200"
@@ -285,7 +285,7 @@ def test_the_execution_role_reads_exactly_the_secrets_the_containers_get(templat
 
 def test_every_container_gets_the_same_complete_environment(template):
     everything = containers(template)
-    assert set(everything) == {"web", "events", "migrate", "purge"}
+    assert set(everything) == {"web", "events", "migrate", "housekeeping"}
     first, *others = everything.values()
     for container in others:
         assert container["Environment"] == first["Environment"], container["Name"]
@@ -397,8 +397,30 @@ def test_the_migrate_image_follows_migrate_image_tag_and_nothing_else_does(templ
         "web": "REPOSITORY:old",
         "events": "REPOSITORY:old",
         "migrate": "REPOSITORY:new",
-        "purge": "REPOSITORY:old",
+        "housekeeping": "REPOSITORY:old",
     }
     # Not set (a stack made before it existed, or by hand): everything runs ImageTag.
     assert set(images(ImageTag="old").values()) == {"REPOSITORY:old"}
     assert set(images(ImageTag="new", MigrateImageTag="new").values()) == {"REPOSITORY:new"}
+
+
+def test_housekeeping_runs_every_15_minutes_with_the_ops_role(template):
+    (schedule,) = resources_of(template, "AWS::Scheduler::Schedule").values()
+    properties = schedule["Properties"]
+    assert properties["ScheduleExpression"] == "rate(15 minutes)"
+    task = template["Resources"][ref(properties["Target"]["EcsParameters"]["TaskDefinitionArn"])]
+    assert task["Properties"]["TaskRoleArn"] == {"Fn::GetAtt": ["OpsTaskRole", "Arn"]}
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    python, manage, name, *arguments = container["Command"]
+    assert (python, manage, name) == ("python", "manage.py", "housekeeping")
+    # The command and its flags as manage.py would parse them; the scheduler may start
+    # exactly this task.
+    command = load_command_class("messaging", name)
+    options = command.create_parser("manage.py", name).parse_args(arguments)
+    assert options.prod and not options.dry_run
+    runs = [
+        statement["Resource"]
+        for _, statement in policy_statements(template)
+        if "ecs:RunTask" in as_list(statement["Action"])
+    ]
+    assert runs == [properties["Target"]["EcsParameters"]["TaskDefinitionArn"]]

@@ -329,10 +329,13 @@ def test_the_image_serves_health_and_static_files_and_stops_on_sigterm(
         server = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode()
         assert ("gunicorn" if role == "web" else "uvicorn") in server
 
-        status, body = get(port, "/health/", PRIVATE_HOST)  # plain HTTP, as the ALB asks
-        assert (status, json.loads(body)["status"]) == (200, "ok"), body
+        # Plain HTTP and a private address, as the ALB asks (liveness) and a monitor (readiness).
+        for path in ("/health/live", "/health/ready"):
+            status, body = get(port, path, PRIVATE_HOST)
+            assert (status, json.loads(body)["status"]) == (200, "ok"), (path, body)
         assert get(port, "/accounts/login/", PRIVATE_HOST)[0] == 400
         healthcheck = json.loads(only(image.stage, "HEALTHCHECK").split(" CMD ", 1)[1])
+        assert "/health/live" in healthcheck[-1]  # the process, not its dependencies
         probe = subprocess.run(healthcheck, env=container_env, capture_output=True, timeout=30)
         assert probe.returncode == 0, probe.stderr.decode()
 

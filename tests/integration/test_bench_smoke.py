@@ -79,7 +79,9 @@ def test_smoke_run_writes_the_report(smoke_run):
     assert "| smoke | inbox |" in document  # gunicorn as deployed beside ASGI
     assert "## Targets" in document and "## How to read these numbers" in document
     assert "| inbox ≤ 1 RCU per page of 20 (size smoke) |" in document
-    assert {path.name for path in smoke_run.iterdir()} == {"BENCHMARKS.md", "bench-results.json"}
+    written = {path.name for path in smoke_run.iterdir()}
+    assert written == {"BENCHMARKS.md", "bench-results.json", "bench.png"}  # the chart too
+    assert (smoke_run / "bench.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_the_dataset_is_the_same_every_time():

@@ -18,7 +18,7 @@ from django.test import Client
 
 from messaging import event_views, services
 from messaging.events import Change, RedisBroker
-from tests.helpers import ref
+from tests.helpers import on_a_loop_of_its_own, ref
 from tests.integration.test_cache import RedisServer
 from tests.servers import ServerProcess, server_env
 
@@ -291,13 +291,6 @@ def test_sigterm_ends_every_stream_cleanly_and_the_server_exits(
         for stream in streams:
             stream.close()
         server.stop()
-
-
-def on_a_loop_of_its_own(scenario):
-    """Run the coroutine `scenario` on an event loop in a thread of its own (a test run may
-    have Playwright's loop running on this one)."""
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, scenario).result()
 
 
 class Channels:

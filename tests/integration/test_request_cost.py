@@ -186,26 +186,36 @@ def test_sql_query_count_is_every_query_of_a_send(settings, andrew, conversation
 def test_one_log_line_per_request_with_dynamodb_calls(caplog, andrew, conversation):
     expected = expected_inbox_usage(andrew)
     client = signed_in(andrew)
-    with caplog.at_level(logging.INFO, logger="messaging.cost"):
+    with caplog.at_level(logging.INFO, logger="cruddur.requests"):
         client.get("/messages/")
-        client.get("/accounts/login/")  # no DynamoDB call: no line
+        client.get("/accounts/login/")  # no DynamoDB call: a line all the same
 
-    lines = [record.getMessage() for record in caplog.records if record.name == "messaging.cost"]
-    assert len(lines) == 1
-    line = lines[0]
-    assert line.startswith("method=GET path=/messages/ status=200 dynamodb_requests=1 ")
-    assert f" items={expected.items_read} " in line
-    assert f" bytes={expected.bytes_read} " in line
-    assert f" rcu={expected.read_units:g} wcu=0 capacity=computed " in line
-    assert re.search(r" sql_queries=2 ms=\d+\.\d calls=query$", line)  # the user, the names
+    inbox, login = [record for record in caplog.records if record.name == "cruddur.requests"]
+    assert (inbox.method, inbox.path, inbox.status) == ("GET", "/messages/", 200)
+    assert inbox.dynamodb_requests == 1
+    assert (inbox.dynamodb_items, inbox.dynamodb_bytes) == (
+        expected.items_read,
+        expected.bytes_read,
+    )
+    assert (inbox.dynamodb_rcu, inbox.dynamodb_wcu) == (expected.read_units, 0)
+    assert inbox.dynamodb_capacity == "computed"
+    assert inbox.dynamodb_calls == ["query"]
+    assert inbox.sql_queries == 2  # the user, the names
+    assert inbox.user == str(andrew.uuid)
+    assert (login.path, login.dynamodb_requests, login.dynamodb_calls) == (
+        "/accounts/login/",
+        0,
+        [],
+    )
 
 
 def test_log_line_for_an_unavailable_page(caplog, andrew, moto_endpoint):
     # No table: the page is a 503, and the failed call made no usage to log.
-    with caplog.at_level(logging.INFO, logger="messaging.cost"):
+    with caplog.at_level(logging.INFO, logger="cruddur.requests"):
         response = signed_in(andrew).get("/messages/")
     assert response.status_code == 503
-    assert not [record for record in caplog.records if record.name == "messaging.cost"]
+    [line] = [record for record in caplog.records if record.name == "cruddur.requests"]
+    assert (line.status, line.dynamodb_requests) == (503, 0)
 
 
 def test_an_inbox_of_long_last_messages_stays_at_one_read_unit(settings, andrew, table, make_user):

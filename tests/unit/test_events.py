@@ -5,7 +5,6 @@ import asyncio
 import gc
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import cache
@@ -15,7 +14,7 @@ from django.test import Client
 from cruddur.cache import redis_is_down
 from messaging import events, services
 from messaging.events import Change, LocalBroker, Stream, TooManyStreams
-from tests.helpers import ref
+from tests.helpers import on_a_loop_of_its_own, ref
 
 pytestmark = pytest.mark.django_db
 
@@ -61,14 +60,6 @@ def collect(broker, user_uuid, publish, *, wanted=1, timeout=2.0):
             publisher.join()
 
     return on_a_loop_of_its_own(listen())
-
-
-def on_a_loop_of_its_own(scenario):
-    """Run the coroutine `scenario` on an event loop in a thread of its own: a test run may
-    already have an event loop running on this one (Playwright's, once the browser tier has
-    started)."""
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, scenario).result()
 
 
 def test_a_stream_receives_its_person_s_changes_only(local_broker):
