@@ -122,6 +122,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # and django-environ takes a value that starts with "$" for the name of another variable.
 if _database_password := os.environ.get("DATABASE_PASSWORD"):
     DATABASES["default"]["PASSWORD"] = _database_password
+# The secret that password comes from (RDS's managed one, which RDS rotates): read again when
+# the database refuses the password (cruddur/database.py). Needs the pool.
+DATABASE_SECRET_ARN = env.str("DATABASE_SECRET_ARN", default="")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_POOL", default=True
 ):
@@ -132,7 +135,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
         "max_size": env.int("DATABASE_POOL_SIZE", default=10),
         "timeout": 10,
     }
+    if DATABASE_SECRET_ARN:
+        from cruddur.database import RotatedPasswordConnection
+
+        DATABASES["default"]["OPTIONS"]["pool"]["connection_class"] = RotatedPasswordConnection
 else:
+    if DATABASE_SECRET_ARN:
+        raise ImproperlyConfigured(
+            "DATABASE_SECRET_ARN needs Postgres with its connection pool (DATABASE_POOL=true)."
+        )
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

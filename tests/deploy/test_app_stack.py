@@ -47,6 +47,7 @@ REQUIRED_ENVIRONMENT = {
     "LOG_FORMAT": "json",
     "ALLOWED_HOSTS": None,
     "DATABASE_URL": None,
+    "DATABASE_SECRET_ARN": None,
     "REDIS_URL": None,
     "DDB_MESSAGE_TABLE": None,
     "AWS_DEFAULT_REGION": None,
@@ -281,6 +282,23 @@ def test_the_execution_role_reads_exactly_the_secrets_the_containers_get(templat
         for resource in as_list(statement["Resource"])
     }
     assert injected == readable == {"SecretKey", "Database.MasterUserSecret.SecretArn"}
+
+
+def test_the_tasks_may_read_the_database_secret_again_after_a_rotation(template):
+    database_secret = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    for name, container in containers(template).items():
+        environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert environment["DATABASE_SECRET_ARN"] == database_secret, name
+    for role in ("WebTaskRole", "OpsTaskRole"):
+        policies = template["Resources"][role]["Properties"]["Policies"]
+        statements = [s for policy in policies for s in policy["PolicyDocument"]["Statement"]]
+        assert statements == [
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": database_secret,
+            }
+        ], role
 
 
 def test_every_container_gets_the_same_complete_environment(template):
