@@ -59,6 +59,7 @@ PLACES = (
     ("users/models.py", "adapters"),
     ("cruddur/aws.py", "adapters"),
     ("cruddur/cache.py", "adapters"),
+    ("cruddur/database.py", "adapters"),
     ("messaging/domain.py", "base"),
     ("messaging/errors.py", "base"),
     ("messaging/timestamps.py", "base"),
