@@ -27,6 +27,11 @@ COST_HEADERS = {
 
 _CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 _EARLIER = re.compile(r'rel="prev" href="([^"]+)"')
+_CONVERSATION_LINK = re.compile(r'class="convo[^"]*" href="/messages/([0-9a-f-]{36})/"')
+_SENT_ROW = re.compile(r'data-message-uuid="([^"]+)".*?name="sort_key" value="([^"]+)"', re.S)
+# An edit needs a message still inside the edit window (EDIT_WINDOW_SECONDS, 15 minutes by
+# default): the client sends a new one when its last is older than this.
+_EDITABLE_FOR = 600
 _SEND_TEXTS = (
     "Sounds good, see you at the review tomorrow.",
     "Deploy is done, the inbox looks fine on my side!",
@@ -55,10 +60,27 @@ class Client:
         self.cookies: dict[str, str] = {}
         self.main_conversation = ""
         self.page3_path = ""
+        self.other_conversation = ""  # one the hide scenario hides, not the one the pages show
         self.sent = 0
+        # The messages the next edit and the next unsend change: (uuid, sort key) each.
+        self.to_edit, self.to_unsend = ("", ""), ("", "")
+        self.to_edit_sent_at = -math.inf
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> Response:
-        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())}
+    def control_path(self, action: str) -> str:
+        message_uuid = (self.to_edit if action == "edit" else self.to_unsend)[0]
+        return f"/messages/{self.main_conversation}/{message_uuid}/{action}/"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        headers = {
+            "Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items()),
+            **(headers or {}),
+        }
         body = None if form is None else urlencode(form)
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -103,6 +125,16 @@ class Client:
             path = earlier.group(1).replace("&amp;", "&")
         return path
 
+    def find_other_conversation(self) -> str:
+        """A conversation of the inbox's first page other than the main one."""
+        page = self.request("GET", "/messages/").body.decode()
+        others = [
+            found for found in _CONVERSATION_LINK.findall(page) if found != self.main_conversation
+        ]
+        if not others:
+            raise RuntimeError("the inbox has no conversation besides the main one")
+        return others[0]
+
     def send_form(self) -> dict[str, str]:
         # The token is the form's one-time uuid4; the server issues none, any fresh uuid4 is
         # what a browser would post, so the client makes one per send instead of a GET.
@@ -113,6 +145,42 @@ class Client:
             "csrfmiddlewaretoken": self.cookies["csrftoken"],
         }
 
+    def send_own_message(self, conversation: str = "") -> tuple[str, str]:
+        """Send a message as the page's script does (its answer is the message's row): its
+        uuid and sort key. Not timed: a scenario's preparation."""
+        answer = self.request(
+            "POST",
+            f"/messages/{conversation or self.main_conversation}/",
+            self.send_form(),
+            headers={"X-Requested-With": "fetch"},
+        )
+        row = _SENT_ROW.search(answer.body.decode())
+        if answer.status != 201 or not row:
+            raise RuntimeError(f"a send to prepare an edit or unsend answered {answer.status}")
+        return row.group(1), row.group(2)
+
+    def edit_form(self) -> dict[str, str]:
+        """A new text for the client's message (sent anew once it is getting old)."""
+        if time.monotonic() - self.to_edit_sent_at > _EDITABLE_FOR:
+            self.to_edit, self.to_edit_sent_at = self.send_own_message(), time.monotonic()
+        self.sent += 1
+        return {
+            "text": f"Edited: {_SEND_TEXTS[self.sent % len(_SEND_TEXTS)]} ({self.sent})",
+            "sort_key": self.to_edit[1],
+            "csrfmiddlewaretoken": self.cookies["csrftoken"],
+        }
+
+    def unsend_form(self) -> dict[str, str]:
+        """A fresh message to unsend each time (unsending one again writes nothing)."""
+        self.to_unsend = self.send_own_message()
+        return {"sort_key": self.to_unsend[1], "csrfmiddlewaretoken": self.cookies["csrftoken"]}
+
+    def hide_form(self) -> dict[str, str]:
+        """A message first, which brings the conversation back (hiding it again writes
+        nothing). Another conversation than the main one, which the pages show."""
+        self.send_own_message(self.other_conversation)
+        return {"csrfmiddlewaretoken": self.cookies["csrftoken"]}
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -121,9 +189,12 @@ class Scenario:
     path: Callable[[Client], str]
     expected_status: int = 200
     form: Callable[[Client], dict[str, str]] | None = None
+    # Acts on a message the client sent moments before: only over DynamoDB, which all of a
+    # server's workers share (each gunicorn worker has an in-memory store of its own).
+    needs_shared_store: bool = False
 
 
-SCENARIOS = (
+PAGE_SCENARIOS = (
     Scenario("floor", "GET", lambda client: "/bench/floor/"),
     Scenario("inbox", "GET", lambda client: "/messages/"),
     Scenario("conversation", "GET", lambda client: f"/messages/{client.main_conversation}/"),
@@ -136,6 +207,35 @@ SCENARIOS = (
         form=lambda client: client.send_form(),
     ),
 )
+# Taking something back (issue 25). The form is made first (`run`): for unsend and hide that
+# sends the message they act on, which is not timed but is in the server's CPU and in req/s
+# (docs/BENCHMARKS.md).
+CONTROL_SCENARIOS = (
+    Scenario(
+        "edit",
+        "POST",
+        lambda client: client.control_path("edit"),
+        expected_status=303,
+        form=lambda client: client.edit_form(),
+        needs_shared_store=True,
+    ),
+    Scenario(
+        "unsend",
+        "POST",
+        lambda client: client.control_path("unsend"),
+        expected_status=303,
+        form=lambda client: client.unsend_form(),
+        needs_shared_store=True,
+    ),
+    Scenario(
+        "hide",
+        "POST",
+        lambda client: f"/messages/{client.other_conversation}/hide/",
+        expected_status=303,
+        form=lambda client: client.hide_form(),
+    ),
+)
+SCENARIOS = PAGE_SCENARIOS + CONTROL_SCENARIOS
 
 
 @dataclass
@@ -164,10 +264,10 @@ def run(scenario: Scenario, clients: list[Client], *, seconds: float) -> RunResu
         start.wait()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
-            form = scenario.form(client) if scenario.form else None
             try:
+                form = scenario.form(client) if scenario.form else None
                 answer = client.request(scenario.method, scenario.path(client), form)
-            except OSError as error:
+            except (OSError, RuntimeError) as error:  # RuntimeError: a preparation failed
                 result.errors.append(f"{type(error).__name__}: {error}")
                 continue
             if answer.status != scenario.expected_status:

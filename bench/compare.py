@@ -81,7 +81,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], logs: Path, mains: li
         log(f"{len(names)} {args.server} servers up, {args.clients} clients signed in to each")
         for repeat in range(args.rounds):
             order = names[repeat % len(names) :] + names[: repeat % len(names)]
-            for scenario in bench_client.SCENARIOS:
+            for scenario in bench_client.PAGE_SCENARIOS:  # the pages every checkout has
                 for name in order:
                     if repeat == 0 and args.warmup:
                         bench_client.run(scenario, clients[name], seconds=args.warmup)
@@ -104,7 +104,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], logs: Path, mains: li
 def summarise(rounds: dict[str, dict[str, list]]) -> list[dict]:
     first = next(iter(rounds))
     rows = []
-    for scenario in bench_client.SCENARIOS:
+    for scenario in bench_client.PAGE_SCENARIOS:  # the pages every checkout has
         for name, scenarios in rounds.items():
             runs, baseline = scenarios[scenario.name], rounds[first][scenario.name]
             rows.append(

@@ -19,6 +19,9 @@ PAGES = {
     "conversation": "conversation",
     "conversation_page3": "conversation page 3",
     "send": "send (POST)",
+    "edit": "edit (POST)",
+    "unsend": "unsend (POST)",
+    "hide": "hide (POST)",
 }
 # The servers measured, by the store each serves from; all gunicorn as deployed but "asgi".
 STORES = {"moto": "DynamoDB (moto)", "memory": "in-memory", "asgi": "in-memory, ASGI (uvicorn)"}

@@ -221,6 +221,8 @@ LOGIN_ATTEMPTS_KEEP_DAYS = env.int("LOGIN_ATTEMPTS_KEEP_DAYS", default=30)
 # per process with the embedded default. Far above what a person does.
 SEND_LIMIT_PER_MINUTE = env.int("SEND_LIMIT_PER_MINUTE", default=60)
 NEW_CONVERSATION_LIMIT_PER_HOUR = env.int("NEW_CONVERSATION_LIMIT_PER_HOUR", default=20)
+# How long after sending a person may edit their message (messaging.domain.edit_window).
+EDIT_WINDOW_SECONDS = env.int("EDIT_WINDOW_SECONDS", default=900)
 # Live event streams one person may hold open in one server process (messaging/events.py): a
 # browser holds one for all its tabs; beyond this, a page polls instead (429, docs/PUSH.md).
 EVENT_STREAMS_PER_PERSON = env.int("EVENT_STREAMS_PER_PERSON", default=10)

@@ -13,7 +13,7 @@ Words (used the same way in every module of `messaging`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -25,6 +25,39 @@ MAX_PAGE_SIZE = 1000
 # write: an entry is ~330 bytes besides the preview (with a 40-byte display name).
 PREVIEW_BYTES = 64
 _ELLIPSIS = "…"
+# How long after it was sent a message may be edited, unless settings.EDIT_WINDOW_SECONDS says.
+DEFAULT_EDIT_WINDOW_SECONDS = 900
+
+
+def edit_window() -> timedelta:
+    """How long after it was sent a message may be edited: settings.EDIT_WINDOW_SECONDS, or the
+    default without a configured Django project (the Streams Lambda, which never edits)."""
+    try:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+    except ImportError:
+        return timedelta(seconds=DEFAULT_EDIT_WINDOW_SECONDS)
+    try:
+        seconds = getattr(settings, "EDIT_WINDOW_SECONDS", DEFAULT_EDIT_WINDOW_SECONDS)
+    except ImproperlyConfigured:
+        seconds = DEFAULT_EDIT_WINDOW_SECONDS
+    return timedelta(seconds=seconds)
+
+
+def edit_refusal(message: Message, now: datetime) -> str | None:
+    """Why `message` can no longer be edited at `now` (a sentence for its sender), or None:
+    it was unsent, or its edit window is over. The stores refuse an edit with it; their
+    write's condition holds the same rule against a change made meanwhile."""
+    if message.unsent:
+        return "This message can no longer be edited: it was unsent."
+    if now - message.created_at > edit_window():
+        return "This message can no longer be edited: its time for edits is over."
+    return None
+
+
+# A change is stamped with its time before it commits, so a change can become visible a moment
+# after a later-stamped one: `list_changed_messages` looks back this much before `since`.
+CHANGE_SLACK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -48,6 +81,10 @@ class InboxEntry:
     sort_key: str  # the time of the last message as stored, needed for conditional writes
     unread: int = 0
     read_up_to: str | None = None  # the sort key its owner last read up to, if recorded
+    # Hidden by its owner: out of their inbox listing until the next message brings it back.
+    hidden: bool = False
+    # The last message was unsent: `last_message` is empty, pages show a placeholder.
+    last_message_unsent: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +99,18 @@ class Message:
     # was stored by an earlier send of the same form, not by this one. Not part of the
     # message (equality ignores it); messages read from the store never have it.
     replayed: bool = field(default=False, compare=False)
+    edited_at: datetime | None = None  # the last edit, if any (the old text is not kept)
+    unsent_at: datetime | None = None  # unsent by its sender: `text` is empty, gone from storage
+
+    @property
+    def unsent(self) -> bool:
+        return self.unsent_at is not None
+
+    @property
+    def changed_at(self) -> datetime | None:
+        """When the message last changed after it was sent (an edit or the unsend), if it did."""
+        changes = [moment for moment in (self.edited_at, self.unsent_at) if moment is not None]
+        return max(changes) if changes else None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ class Conflict(StoreError):
     """A conditional write kept losing to concurrent writers beyond the retry budget."""
 
 
+class NotEditable(StoreError):
+    """The message can no longer be edited: it was unsent, or its edit window has closed."""
+
+
 class Unavailable(StoreError):
     """The store cannot be reached: endpoint down, no credentials, network error."""
 

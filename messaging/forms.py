@@ -99,3 +99,18 @@ class RecipientForm(forms.Form):
         services.check_recipient(sender=self.user, recipient=recipient)
         self.cleaned_data["recipient"] = recipient
         return recipient.handle
+
+
+class MessageChangeForm(forms.Form):
+    """Unsend or edit one's own message: where it is (its sort key, so the store finds it with
+    one read; the store checks the uuid and the sender whatever this says), and for an edit the
+    new text. No token: both changes are idempotent in the store."""
+
+    sort_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+
+class EditForm(MessageChangeForm):
+    text = forms.CharField(label="Message", required=False, strip=False, widget=forms.Textarea)
+
+    def clean_text(self):
+        return services.clean_message_text(self.cleaned_data["text"])

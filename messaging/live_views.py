@@ -14,15 +14,18 @@ Errors are short text/plain answers, mapped by `error_pages.status_for` like the
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import wraps
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django_htmx.http import trigger_client_event
 
 from . import services, view_models
+from .domain import format_sort_key, parse_sort_key
 from .error_pages import HANDLED, status_for
 from .errors import InvalidCursor
 from .live_tokens import check_live_token
@@ -32,6 +35,8 @@ logger = logging.getLogger(__name__)
 _MAX_LIVE_PARAMETER = 64  # a state (16 hex digits) or a conversation uuid (36 characters)
 _MAX_UNREAD = 10_000
 _RETRY_AFTER_SECONDS = 5
+# How often a page without the event stream asks whether older messages were edited or unsent.
+CHANGES_EVERY = timedelta(seconds=5)
 
 
 class _BadLiveRequest(ValueError):
@@ -91,6 +96,7 @@ class _OpenConversation:
     unread: int  # the other person's messages shown since the last read
     above: view_models.Seam  # the message shown last: new ones join it
     read: bool  # the tab is in front: what it shows is read
+    changes: datetime | None  # when the page last learned of edits and unsends (none: never asks)
 
 
 def _open_conversation(request: HttpRequest) -> _OpenConversation | None:
@@ -115,7 +121,18 @@ def _open_conversation(request: HttpRequest) -> _OpenConversation | None:
             _short_parameter(request, "sender"), _short_parameter(request, "day")
         ),
         read=request.GET.get("read") == "1",
+        changes=_changes_since(request),
     )
+
+
+def _changes_since(request: HttpRequest) -> datetime | None:
+    value = _short_parameter(request, "changes")
+    if not value:
+        return None
+    try:
+        return parse_sort_key(value)
+    except ValueError:
+        raise _BadLiveRequest("changes is not a time this server gives out; reload.") from None
 
 
 @live_endpoint
@@ -131,13 +148,19 @@ def poll(request: HttpRequest) -> HttpResponse:
     proves membership without a read): its new messages, only when its inbox row moved past
     the newest message shown (`after`, `row`) or there is something to mark read (`read=1`:
     the tab is in front; `unread`: what it showed since the last read; services.catch_up).
-    Its row shows read in the redrawn list when this poll marks it read.
+    Its row shows read in the redrawn list when this poll marks it read. With `changed=1`
+    (the event stream told the page something changed) the list is redrawn whatever the state,
+    and the open conversation's edited and unsent messages come too (`_changes`).
     """
     since = _short_parameter(request, "since")
     shown_list = _short_parameter(request, "list")
     current = _short_parameter(request, "current") or None
     thread = _open_conversation(request)
     reading = thread.conversation_uuid if thread and thread.read else None
+    if request.GET.get("changed") == "1":
+        # The event stream said something changed, maybe the preview of a row below the
+        # newest one (an edit or unsend of its last message), which the state does not cover.
+        since = ""
     update = view_models.inbox_update(
         user=request.user, since=since, with_rows=bool(shown_list), reading=reading
     )
@@ -150,11 +173,29 @@ def poll(request: HttpRequest) -> HttpResponse:
     }
     if thread is not None:
         context.update(_catch_up(request, thread, update))
+        context.update(_changes(request, thread))
     response = render(request, "messaging/live_update.html", context)
     if context.get("again"):
         # Reads may lag a write for a moment, and a batch may be full: the page looks again soon.
         trigger_client_event(response, "cruddur:again")
     return response
+
+
+def _changes(request, thread: _OpenConversation) -> dict:
+    """The open conversation's messages edited or unsent since the page last looked, to redraw
+    in place: a page that asks only for newer messages learns this way that an older one
+    changed. One Query, asked when the event stream told the page something changed
+    (`changed=1`) and, without a stream, at most every CHANGES_EVERY on the timer, so an
+    idle poll stays one Query."""
+    if thread.changes is None:
+        return {}
+    now = timezone.now()
+    if request.GET.get("changed") != "1" and now - thread.changes < CHANGES_EVERY:
+        return {"changes": format_sort_key(thread.changes)}
+    rows = view_models.changed_messages(
+        user=request.user, conversation_uuid=thread.conversation_uuid, since=thread.changes
+    )
+    return {"changes": format_sort_key(now), "changed_messages": rows}
 
 
 def _catch_up(request, thread: _OpenConversation, update) -> dict:

@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from .domain import (
+    CHANGE_SLACK,
     DEFAULT_PAGE_SIZE,
     InboxEntry,
     InboxPage,
@@ -30,11 +31,12 @@ from .domain import (
     Page,
     UserRef,
     check_page_size,
+    edit_refusal,
     format_sort_key,
     parse_sort_key,
     preview,
 )
-from .errors import Conflict, InvalidCursor, NotFound
+from .errors import Conflict, InvalidCursor, NotEditable, NotFound
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -112,7 +114,7 @@ class InMemoryStore:
         self, *, user_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
     ) -> InboxPage:
         self._call("list_conversations")
-        mine = list(self.entries.get(user_uuid, {}).values())
+        mine = [entry for entry in self.entries.get(user_uuid, {}).values() if not entry.hidden]
         found, next_cursor = self._page(
             mine,
             list_id=f"inbox:{user_uuid}",
@@ -209,6 +211,8 @@ class InMemoryStore:
                 sort_key=message.sort_key,
                 # Sending means reading: the sender's count clears, the recipient's goes up.
                 unread=0 if entry.owner_uuid == sender.uuid else entry.unread + 1,
+                hidden=False,  # the next message brings a hidden conversation back
+                last_message_unsent=False,
             )
         if idempotency_key:
             self.sent[(sender.uuid, idempotency_key)] = message
@@ -260,6 +264,91 @@ class InMemoryStore:
             current = owned.get(conversation_uuid)
             if current is not None and current.unread:
                 owned[conversation_uuid] = replace(current, unread=0)
+
+    def hide_conversation(self, *, user_uuid: str, conversation_uuid: str) -> None:
+        self._call("hide_conversation")
+        with self._lock:
+            owned = self.entries.get(user_uuid, {})
+            current = owned.get(conversation_uuid)
+            if current is None:
+                raise NotFound("That conversation does not exist.")
+            if not current.hidden:
+                owned[conversation_uuid] = replace(current, hidden=True, unread=0)
+
+    def _own_message(
+        self, user_uuid: str, conversation_uuid: str, message_uuid: str, sort_key: str | None
+    ) -> tuple[list[Message], int]:
+        stored = self.messages.get(conversation_uuid, [])
+        for index, message in enumerate(stored):
+            if (
+                message.message_uuid == message_uuid
+                and message.sender.uuid == user_uuid
+                and sort_key in (None, message.sort_key)
+            ):
+                return stored, index
+        raise NotFound("That message does not exist.")
+
+    def _previews_follow(self, message: Message) -> None:
+        for owned in self.entries.values():
+            entry = owned.get(message.conversation_uuid)
+            if entry is not None and entry.sort_key == message.sort_key:
+                owned[message.conversation_uuid] = replace(
+                    entry,
+                    last_message=preview(message.text),
+                    last_message_unsent=message.unsent,
+                )
+
+    def unsend_message(
+        self,
+        *,
+        user_uuid: str,
+        conversation_uuid: str,
+        message_uuid: str,
+        sort_key: str | None = None,
+    ) -> Message:
+        self._call("unsend_message")
+        with self._lock:
+            stored, index = self._own_message(user_uuid, conversation_uuid, message_uuid, sort_key)
+            if stored[index].unsent:
+                return stored[index]
+            stored[index] = replace(stored[index], text="", unsent_at=self.clock())
+            self._previews_follow(stored[index])
+            return stored[index]
+
+    def edit_message(
+        self,
+        *,
+        user_uuid: str,
+        conversation_uuid: str,
+        message_uuid: str,
+        text: str,
+        now: datetime,
+        sort_key: str | None = None,
+    ) -> Message:
+        self._call("edit_message")
+        with self._lock:
+            stored, index = self._own_message(user_uuid, conversation_uuid, message_uuid, sort_key)
+            message = stored[index]
+            refusal = edit_refusal(message, now)
+            if refusal:
+                raise NotEditable(refusal)
+            if message.text == text:
+                return message
+            stored[index] = replace(message, text=text, edited_at=now)
+            self._previews_follow(stored[index])
+            return stored[index]
+
+    def list_changed_messages(
+        self, *, conversation_uuid: str, since: datetime, limit: int = 50
+    ) -> tuple[Message, ...]:
+        self._call("list_changed_messages")
+        check_page_size(limit)
+        changed = [
+            message
+            for message in self.messages.get(conversation_uuid, [])
+            if message.changed_at is not None and message.changed_at >= since - CHANGE_SLACK
+        ]
+        return tuple(sorted(changed, key=lambda m: m.changed_at)[:limit])
 
     def import_conversation(
         self,

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
 
 from users.profiles import Profile
+
+from .domain import Message, edit_refusal
 
 SELF = "self"
 DELETED = "deleted"
@@ -82,3 +87,16 @@ def refusal(
             f"{handle} accepts new conversations only from people they already talk with.",
         )
     return None
+
+
+def may_edit(*, viewer_uuid: str, message: Message, now: datetime | None = None) -> bool:
+    """Whether the viewer may edit this message now: their own, not unsent, and within the edit
+    window (`EDIT_WINDOW_SECONDS` after it was sent). The pages ask it to show the Edit control;
+    a late form is refused by the store's conditional write, which decides."""
+    return message.sender.uuid == viewer_uuid and not edit_refusal(message, now or timezone.now())
+
+
+def may_unsend(*, viewer_uuid: str, message: Message) -> bool:
+    """Whether the viewer may unsend this message: their own, not unsent already (the store
+    refuses anyone else's, whatever a form says)."""
+    return message.sender.uuid == viewer_uuid and not message.unsent

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from cruddur.uuids import parse_uuid
 from users.models import User
@@ -88,14 +89,22 @@ def inbox_state(*, user: User) -> InboxState:
 
 def live_state(top: InboxEntry | None, top_unread: int, unread_conversations: int) -> str:
     """The state of a first inbox page whose newest entry is `top`: a short digest."""
+    # The newest entry's preview too: an edit or unsend of its last message changes it in place.
+    preview = (top.last_message, "unsent" if top.last_message_unsent else "") if top else ("", "")
     raw = (
-        "|".join([top.conversation_uuid, top.sort_key] if top else ["", ""])
+        "|".join([top.conversation_uuid, top.sort_key, *preview] if top else ["", "", "", ""])
         + f"|{top_unread}|{unread_conversations}"
     )
     return hashlib.blake2s(raw.encode(), digest_size=8).hexdigest()
 
 
 # --- a conversation ---
+
+
+def changed_messages(*, conversation_uuid: str, since: datetime) -> tuple[Message, ...]:
+    """Messages edited or unsent since `since` (less the store's slack), as they are now,
+    oldest change first. Membership must already be proven (check_live_token). One Query."""
+    return get_store().list_changed_messages(conversation_uuid=conversation_uuid, since=since)
 
 
 def new_messages(*, conversation_uuid: str, after: str, limit: int = 50) -> tuple[Message, ...]:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from cruddur import limits, metrics
 from cruddur.uuids import parse_uuid
@@ -27,7 +29,7 @@ from users.profiles import current_profiles
 from . import policy, selectors, view_models
 from .access import get_participants_for_member
 from .domain import InboxEntry, Message, UserRef
-from .errors import StoreError
+from .errors import NotEditable, StoreError
 from .events import Change, publish_change
 from .store import get_store
 
@@ -226,6 +228,77 @@ def start_conversation(
     )
     _announce(message, [str(sender.uuid), str(recipient.uuid)])
     return message.conversation_uuid
+
+
+# --- taking something back: hide a conversation, unsend or edit one's own message ---
+
+
+class EditRefused(Exception):
+    """The edit was not made, for the reason in `str(refusal)` (one sentence): the message was
+    unsent, or its time for edits is over (`messaging.domain.edit_refusal`)."""
+
+    status = 409
+
+
+def hide_conversation(*, user: User, conversation_uuid: str) -> None:
+    """Take the conversation out of `user`'s inbox (marked read) until the next message from
+    anyone in it; the other person sees no change. ConversationNotFound unless a member.
+    Idempotent: the same form twice hides it once."""
+    own = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)[0]
+    get_store().hide_conversation(user_uuid=own.owner_uuid, conversation_uuid=own.conversation_uuid)
+    # The person's other pages show their inbox (and its unread count): they look again.
+    publish_change([own.owner_uuid], Change(own.conversation_uuid, own.sort_key))
+
+
+def unsend_message(
+    *, user: User, conversation_uuid: str, message_uuid: str, sort_key: str | None = None
+) -> Message:
+    """Remove the text of `user`'s own message for everyone (a placeholder stays in its place;
+    the inbox previews follow). ConversationNotFound unless a member; the store's NotFound
+    (a 404) for a message that is not theirs, so a forged form changes nothing. Idempotent."""
+    participants = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)
+    message = get_store().unsend_message(
+        user_uuid=str(user.uuid),
+        conversation_uuid=participants[0].conversation_uuid,
+        message_uuid=message_uuid,
+        sort_key=sort_key or None,
+    )
+    _announce(message, [entry.owner_uuid for entry in participants])
+    return message
+
+
+def edit_message(
+    *,
+    user: User,
+    conversation_uuid: str,
+    message_uuid: str,
+    text: str,
+    sort_key: str | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """Replace the text of `user`'s own message for everyone, marked edited (the old text is
+    not kept). The message rules apply (`clean_message_text`: ValidationError); EditRefused
+    once it is unsent or its edit window is over (the store's condition decides, at `now`);
+    NotFound / ConversationNotFound as for `unsend_message`. The same text again writes nothing.
+    An edit writes to the other person as a reply does: SendRefused when a reply would be
+    (blocked, gone), with the same sentence; not counted against the sending limits.
+    """
+    text = clean_message_text(text)
+    participants = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)
+    _check_may_send(sender=user, recipient_uuid=participants[0].other_user.uuid, starting=False)
+    try:
+        message = get_store().edit_message(
+            user_uuid=str(user.uuid),
+            conversation_uuid=participants[0].conversation_uuid,
+            message_uuid=message_uuid,
+            text=text,
+            now=now or timezone.now(),
+            sort_key=sort_key or None,
+        )
+    except NotEditable as error:
+        raise EditRefused(str(error)) from None
+    _announce(message, [entry.owner_uuid for entry in participants])
+    return message
 
 
 def _announce(message: Message, people: list[str]) -> None:

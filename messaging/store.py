@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from django.utils.module_loading import import_string
@@ -98,6 +99,52 @@ class MessageStore(Protocol):
         The caller says where it believes the owner's entry is (`sort_key`, holding `unread`);
         if a newer send moved it meanwhile, it is cleared where it is now.
         """
+
+    def hide_conversation(self, *, user_uuid: str, conversation_uuid: str) -> None:
+        """Take the conversation out of this person's inbox listing and mark it read
+        (idempotent); the next message from anyone brings it back. The other participant's
+        entry is unchanged, and `get_participants` still returns it (`hidden`). NotFound if
+        the person is not a participant."""
+
+    def unsend_message(
+        self,
+        *,
+        user_uuid: str,
+        conversation_uuid: str,
+        message_uuid: str,
+        sort_key: str | None = None,
+    ) -> Message:
+        """Remove the text of one's own message from storage, leaving the message in its place
+        (`unsent_at` set, `text` empty); if it was the last message, every participant's inbox
+        entry stops showing it (`last_message_unsent`). Idempotent. NotFound if there is no
+        such message in the conversation or it is not `user_uuid`'s.
+
+        `sort_key`: the message's, if the caller has it (one read instead of a search); the
+        write checks the uuid and the sender, so a wrong one changes nothing.
+        """
+
+    def edit_message(
+        self,
+        *,
+        user_uuid: str,
+        conversation_uuid: str,
+        message_uuid: str,
+        text: str,
+        now: datetime,
+        sort_key: str | None = None,
+    ) -> Message:
+        """Replace the text of one's own message (the old text is not kept), `edited_at` = now;
+        the inbox previews follow if it is the last message. Idempotent for the same text.
+        NotFound as for `unsend_message`; NotEditable once it is unsent or `now` is past its
+        edit window (`edit_window()`): the write's condition, not a read, decides.
+        `sort_key` as for `unsend_message`."""
+
+    def list_changed_messages(
+        self, *, conversation_uuid: str, since: datetime, limit: int = 50
+    ) -> tuple[Message, ...]:
+        """Messages edited or unsent from `since` (less `CHANGE_SLACK`) on, as they are now,
+        oldest change first: how a page that asks only for newer messages learns that an older
+        one changed. May repeat a change already seen; applying one again is harmless."""
 
     def import_conversation(
         self,

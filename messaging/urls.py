@@ -14,4 +14,7 @@ urlpatterns = [
     path("unblock/", views.unblock, name="unblock"),
     # A malformed conversation uuid matches nothing: Django's 404 page, like a missing one.
     path("<uuid:conversation_uuid>/", views.conversation, name="conversation"),
+    path("<uuid:conversation_uuid>/hide/", views.hide, name="hide"),
+    path("<uuid:conversation_uuid>/<uuid:message_uuid>/unsend/", views.unsend, name="unsend"),
+    path("<uuid:conversation_uuid>/<uuid:message_uuid>/edit/", views.edit, name="edit"),
 ]

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.urls import reverse
+from django.utils import timezone
 
 from users.models import User
 
 from . import policy, selectors
-from .domain import InboxEntry, InboxPage, Message, Page, UserRef
+from .domain import InboxEntry, InboxPage, Message, Page, UserRef, edit_window
 from .live_tokens import live_token
 from .selectors import People
 from .timestamps import Clock, Stamp
@@ -60,6 +61,7 @@ class InboxRow:
     sort_key: str
     url: str  # the conversation page
     time: Stamp  # of last_message_at
+    last_message_unsent: bool = False  # shown as "Message unsent"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,21 @@ class MessageRow:
     day_label: str  # "Today", "Yesterday", "Monday", "Tuesday 3 March"
     new_day: bool  # the first of its day in the list: a day separator goes before it
     continued: bool  # follows a message of the same sender on the same day: grouped with it
+    conversation_uuid: str = ""  # for the Unsend and Edit forms' addresses
+    unsent: bool = False  # unsent by its sender: "Message unsent" in its place, no text
+    edited: Stamp | None = None  # when it was last edited, if it was
+    editable: bool = False  # the viewer's own, and its edit window is open now
+    edit_until: str = ""  # when editable: the ISO time its window closes (live.js takes Edit away)
+    conversation_url: str = ""  # the conversation page (its Unsend and Edit forms are below)
+
+    @property
+    def unsend_url(self) -> str:
+        # Under the conversation's own address (messaging/urls.py): no reverse() per row.
+        return f"{self.conversation_url}{self.message_uuid}/unsend/"
+
+    @property
+    def edit_url(self) -> str:
+        return f"{self.conversation_url}{self.message_uuid}/edit/"
 
     @property
     def seam(self) -> Seam:
@@ -219,6 +236,7 @@ def _inbox(
             other=persons[entry.other_user.uuid],
             last_message=entry.last_message,
             last_message_at=entry.last_message_at,
+            last_message_unsent=entry.last_message_unsent,
             unread=0
             if (reading and entry.conversation_uuid == reading.conversation_uuid)
             or persons[entry.other_user.uuid].blocked
@@ -266,6 +284,19 @@ def conversation_page(
     )
 
 
+def changed_messages(
+    *, user: User, conversation_uuid: str, since: datetime
+) -> tuple[MessageRow, ...]:
+    """Rows of the messages edited or unsent since `since`, to replace their drawings on an
+    open page (by id: only the bubble is redrawn, so the grouping around it stays). Membership
+    must already be proven (check_live_token). One Query; names only when something changed."""
+    messages = selectors.changed_messages(conversation_uuid=conversation_uuid, since=since)
+    if not messages:
+        return ()
+    people = selectors.people(message.sender for message in messages)
+    return _message_rows(messages, _persons(people), str(user.uuid))
+
+
 def new_messages(
     *, user: User, conversation_uuid: str, after: str, above: Seam | None = None, limit: int = 50
 ) -> tuple[MessageRow, ...]:
@@ -293,37 +324,56 @@ def earlier_messages(*, user: User, conversation_uuid: str, before: str) -> Earl
     )
 
 
-def sent_message(*, user: User, message: Message) -> MessageRow:
-    """The row of a message `user` just sent, as the pages print it."""
+def message_row(*, user: User, message: Message) -> MessageRow:
+    """The row of one message as `user`'s pages print it: one just sent, edited or unsent."""
     people = selectors.people([message.sender])
     return _message_rows([message], _persons(people), str(user.uuid))[0]
 
 
 def _message_rows(
-    messages: Iterable[Message], persons: dict[str, Person], me: str, *, above: Seam | None = None
+    messages: Iterable[Message],
+    persons: dict[str, Person],
+    me: str,
+    *,
+    above: Seam | None = None,
+    can_edit: bool = True,
 ) -> tuple[MessageRow, ...]:
     """Rows for messages given oldest first, with the day separators and the grouping of a
     person's consecutive messages worked out, from the message shown `above` the first one
     (none: the list starts a page) to the last."""
     clock = Clock()
+    now = timezone.now()
+    urls: dict[str, str] = {}  # conversation uuid -> its page
     rows: list[MessageRow] = []
     for message in messages:
         time = clock.stamp(message.created_at)
         before = rows[-1].seam if rows else above or Seam()
         new_day = before.day_iso != time.day_iso
         sender = persons[message.sender.uuid]
+        is_mine = message.sender.uuid == me
+        editable = can_edit and policy.may_edit(viewer_uuid=me, message=message, now=now)
         rows.append(
             MessageRow(
                 message_uuid=message.message_uuid,
                 sender=sender,
                 text=message.text,
                 created_at=message.created_at,
-                is_mine=message.sender.uuid == me,
+                is_mine=is_mine,
                 sort_key=message.sort_key,
                 time=time,
                 day_label=clock.day_label(time.day) if new_day else "",
                 new_day=new_day,
                 continued=not new_day and before.sender_uuid == sender.uuid,
+                conversation_uuid=message.conversation_uuid,
+                conversation_url=urls.get(message.conversation_uuid)
+                or urls.setdefault(
+                    message.conversation_uuid,
+                    reverse("messaging:conversation", args=[message.conversation_uuid]),
+                ),
+                unsent=message.unsent,
+                edited=clock.stamp(message.edited_at) if message.edited_at else None,
+                editable=editable,
+                edit_until=(message.created_at + edit_window()).isoformat() if editable else "",
             )
         )
     return tuple(rows)
@@ -337,7 +387,6 @@ def _conversation(
     persons: dict[str, Person],
 ) -> Conversation:
     me = str(user.uuid)
-    messages = _message_rows(reversed(page.items), persons, me)  # the store reads newest first
     other = entry.other_user.uuid
     refused = policy.refusal(
         sender_uuid=me,
@@ -346,11 +395,15 @@ def _conversation(
         recipient=people[other],
         starting=False,
     )
+    closed = bool(refused and refused.closes_conversation)
+    # The store reads newest first. A closed conversation offers no Edit (an edit writes to
+    # the other person, as a reply does); Unsend stays.
+    messages = _message_rows(reversed(page.items), persons, me, can_edit=not closed)
     return Conversation(
         entry=entry,
         other=persons[other],
         messages=messages,
         earlier_cursor=page.next_cursor,
         url=reverse("messaging:conversation", args=[entry.conversation_uuid]),
-        closed=refused.message if refused and refused.closes_conversation else "",
+        closed=refused.message if closed else "",
     )

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -30,9 +31,10 @@ from users import services as user_services
 from users.models import User
 
 from . import selectors, services, view_models
+from .domain import format_sort_key
 from .error_pages import messaging_errors
 from .errors import InvalidCursor
-from .forms import MessageForm, RecipientForm
+from .forms import EditForm, MessageChangeForm, MessageForm, RecipientForm
 
 
 def messaging_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -102,7 +104,7 @@ def conversation(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResp
         # The message as the page prints it (the same message again when the token had been
         # claimed): the script's bubble goes once the live poll shows this uuid in the thread,
         # drawn there joined to the message above it. And the next form's token.
-        row = view_models.sent_message(user=request.user, message=message)
+        row = view_models.message_row(user=request.user, message=message)
         response = render(request, "messaging/_messages.html", {"messages": (row,)}, status=201)
         response["X-Next-Token"] = str(uuid.uuid4())
         return response
@@ -129,6 +131,8 @@ def _render_conversation(
     before = request.GET.get("before") or None
     if before and request.method == "GET" and request.htmx:
         return _render_earlier(request, conversation_uuid, before)
+    # Before the reads: the live poll asks for the edits and unsends from here on.
+    changes_since = format_sort_key(timezone.now())
     page = services.read_conversation(
         user=request.user,
         conversation_uuid=conversation_uuid,
@@ -142,6 +146,7 @@ def _render_conversation(
         "form": form,
         "before": before,
         "unread_conversations": page.inbox.unread_conversations,
+        "changes_since": changes_since,
     }
     return render(request, "messaging/conversation.html", context, status=status)
 
@@ -194,6 +199,104 @@ def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
         response["Location"] = reverse("messaging:conversation", args=[conversation_uuid])
         return response
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+
+
+@messaging_page
+@require_POST
+def hide(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResponse:
+    """Hide the conversation from my inbox until its next message; back to the inbox."""
+    services.hide_conversation(user=request.user, conversation_uuid=str(conversation_uuid))
+    messages.success(
+        request, "Conversation hidden. It comes back to your inbox with its next message."
+    )
+    return _see_other("messaging:inbox")
+
+
+@messaging_page
+@require_POST
+def unsend(
+    request: HttpRequest, conversation_uuid: uuid.UUID, message_uuid: uuid.UUID
+) -> HttpResponse:
+    """Unsend my message: "Message unsent" in its place for everyone. Someone else's (a
+    forged form) is a 404, like a message that does not exist."""
+    form = MessageChangeForm(request.POST)
+    form.is_valid()  # the sort key is only a hint: the store checks the message itself
+    message = services.unsend_message(
+        user=request.user,
+        conversation_uuid=str(conversation_uuid),
+        message_uuid=str(message_uuid),
+        sort_key=form.cleaned_data.get("sort_key"),
+    )
+    return _changed(request, message)
+
+
+@messaging_page
+@require_POST
+def edit(
+    request: HttpRequest, conversation_uuid: uuid.UUID, message_uuid: uuid.UUID
+) -> HttpResponse:
+    """Save the new text of my message. A text the message rules refuse comes back in the
+    form (422); once the edit window is over (or the message was unsent) the edit is refused
+    with a sentence, and the text is kept, to send as a new message (409)."""
+    conversation_uuid, message_uuid = str(conversation_uuid), str(message_uuid)
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        return _render_edit(request, conversation_uuid, message_uuid, form, status=422)
+    try:
+        message = services.edit_message(
+            user=request.user,
+            conversation_uuid=conversation_uuid,
+            message_uuid=message_uuid,
+            text=form.cleaned_data["text"],
+            sort_key=form.cleaned_data.get("sort_key"),
+        )
+    except services.EditRefused as refusal:
+        kept = MessageForm(initial={"token": uuid.uuid4(), "text": form.cleaned_data["text"]})
+        return _render_edit(
+            request, conversation_uuid, message_uuid, form, refused=str(refusal), kept=kept
+        )
+    except services.SendRefused as refusal:  # blocked, gone: no reply box to keep the text in
+        return _render_edit(
+            request,
+            conversation_uuid,
+            message_uuid,
+            form,
+            status=refusal.status,
+            refused=str(refusal),
+        )
+    return _changed(request, message)
+
+
+def _changed(request: HttpRequest, message) -> HttpResponse:
+    """After an unsend or edit: the conversation page again; from htmx (the page's script),
+    the message's bubble as it is now, to swap in place. Any other answer (an error page)
+    makes the script send the form again as without JavaScript (live.js)."""
+    if request.htmx:
+        row = view_models.message_row(user=request.user, message=message)
+        return render(request, "messaging/_message_bubble.html", {"message": row})
+    return _see_other("messaging:conversation", conversation_uuid=message.conversation_uuid)
+
+
+def _render_edit(
+    request: HttpRequest,
+    conversation_uuid: str,
+    message_uuid: str,
+    form: EditForm,
+    *,
+    status: int = 409,
+    refused: str = "",
+    kept: MessageForm | None = None,
+) -> HttpResponse:
+    """The edit form again with what was wrong, or why the edit was refused and the text kept
+    in a message form (the conversation's reply box) to send it as a new message."""
+    context = {
+        "form": form,
+        "refused": refused,
+        "kept": kept,
+        "conversation_url": reverse("messaging:conversation", args=[conversation_uuid]),
+        "edit_url": reverse("messaging:edit", args=[conversation_uuid, message_uuid]),
+    }
+    return render(request, "messaging/edit_message.html", context, status=status)
 
 
 def _render_new(request, recipient, form: MessageForm, *, status: int = 200) -> HttpResponse:

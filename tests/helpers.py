@@ -44,6 +44,24 @@ def at_once(count, call):
         return list(pool.map(run, range(count)))
 
 
+def after_first_call(monkeypatch, owner, name, action) -> list:
+    """Make method `name` of class `owner` run `action()` once, right after its first call
+    returns: another writer landing between a store's read and its write. The list that gets
+    `action`'s result (empty until it runs)."""
+    original = getattr(owner, name)
+    done: list = []
+
+    def then_act(self, *args, **kwargs):
+        found = original(self, *args, **kwargs)
+        if not done:
+            done.append(None)  # first: `action` may call this method again
+            done[0] = action()
+        return found
+
+    monkeypatch.setattr(owner, name, then_act)
+    return done
+
+
 def within_budget(calls, **budget: int) -> bool:
     """Whether `calls` kept to `budget`: at most that many calls of each kind named, and none
     of a kind not named, in any order. `calls` are a store's method names (the in-memory

@@ -14,9 +14,17 @@ GSI `message-group-sk-index`: `message_group_uuid` (HASH), `sk` (RANGE), project
 | (group item,    |                         |                    | user_uuid/user_display_name/user_handle of    |
 | one per owner)  |                         |                    | the OTHER person; unread (N, optional);       |
 |                 |                         |                    | last_read_sk (S, optional): the sk the owner  |
-|                 |                         |                    | last read up to (set by mark_read)            |
+|                 |                         |                    | last read up to (set by mark_read);           |
+|                 |                         |                    | last_message_unsent (BOOL, optional): the     |
+|                 |                         |                    | last message was unsent (message is "")       |
+| hidden entry    | GRP#<owner_uuid>        | #HIDDEN#<time>#    | as an inbox entry, read (unread 0); below     |
+|                 |                         | <conversation>     | every time key, so the inbox never reads it   |
 | message         | MSG#<message_group_uuid>| created_at         | message_uuid, message, user_uuid,             |
-|                 |                         |                    | user_display_name, user_handle of the SENDER  |
+|                 |                         |                    | user_display_name, user_handle of the SENDER; |
+|                 |                         |                    | edited_at (S, optional); unsent_at (S,        |
+|                 |                         |                    | optional; then message is "")                 |
+| change record   | CHG#<message_group_uuid>| <changed at>#      | message_sk, expires_at (TTL, a day); no text: |
+|                 |                         | <message_uuid>     | an edit or unsend, for polling pages          |
 | pair            | PAIR#<uuid_a>#<uuid_b>  | PAIR               | group_uuid (NOT message_group_uuid, so the    |
 |                 | (a < b as strings)      |                    | sparse GSI never holds it)                    |
 | unread counter  | GRP#<owner_uuid>        | UNREAD             | conversations (N): entries with unread > 0    |
@@ -29,13 +37,18 @@ Access patterns (the original's letters)
 ----------------------------------------
 A  a conversation's messages, newest first: Query `pk = MSG#<c>`, ScanIndexForward false
    (`DynamoStore.list_messages`);
-B  a person's conversations, newest first: Query `pk = GRP#<u>`, the UNREAD counter read in
-   the same request (`DynamoStore.list_conversations`);
+B  a person's conversations, newest first: Query `pk = GRP#<u> AND sk >= "0"` (hidden entries,
+   `#HIDDEN#...`, sort below "0"), the UNREAD counter read in the same request
+   (`DynamoStore.list_conversations`);
 C  create a message (`DynamoStore.create_message`, `create_conversation`);
 D  move both inbox entries to the new message: `sk` is a key, so a delete + put of each
    (`actions.moved_entries`). C and D are one `TransactWriteItems`, conditioned on the entries
    being exactly as read; on a conflict the store reads again and retries with backoff.
-   `DynamoStore.advance_inboxes` applies D alone for the optional Streams handler.
+   `DynamoStore.advance_inboxes` applies D alone for the optional Streams handler. D also
+   brings a hidden entry back: it deletes the entry at whatever key it has.
+
+Hide, unsend and edit are one `TransactWriteItems` each (`DynamoStore.hide_conversation`,
+`unsend_message`, `edit_message`); their costs are in the README's "DynamoDB design".
 
 Modules, each with one reason to change
 ---------------------------------------

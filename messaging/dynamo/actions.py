@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import preview
-from .items import EXPIRES_AT, UNREAD_SORT_KEY, inbox_pk, to_typed, typed_key, unread_of
+from .items import (
+    EDITED_AT,
+    EXPIRES_AT,
+    LAST_MESSAGE_UNSENT,
+    UNREAD_SORT_KEY,
+    UNSENT_AT,
+    inbox_pk,
+    to_typed,
+    typed_key,
+    unread_of,
+)
 
 
 def put_new(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -105,8 +115,10 @@ def moved_entries(
     text: str,
     sender_uuid: str,
     count_unread: bool = True,
+    unsent: bool = False,
 ) -> list[dict[str, Any]]:
-    """Pattern D: each entry item moves to `sort_key` with `text`.
+    """Pattern D: each entry item moves to `sort_key` with `text` (`unsent`: the message was
+    unsent before the move reached it, as the Streams handler can find it).
 
     `sk` is a key, so a move is a delete + put. The delete holds only while the item is as
     read (a concurrent move or read cancels the transaction and the caller reads again); the
@@ -134,6 +146,31 @@ def moved_entries(
         )
         # Copying the old item keeps the other person's names and anything unknown.
         moved = {**item, "sk": sort_key, "message": preview(text), "unread": new_unread}
+        if unsent:
+            moved[LAST_MESSAGE_UNSENT] = True
+        else:
+            moved.pop(LAST_MESSAGE_UNSENT, None)
         actions.append(put_new(table_name, moved))
         actions += counter_follows(table_name, item["pk"], old_unread, new_unread)
     return actions
+
+
+def unchanged_message(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A check that a message item is still there, not edited or unsent since it was read."""
+    names, values, conditions = {}, {}, ["attribute_exists(pk)"]
+    for number, name in enumerate((EDITED_AT, UNSENT_AT)):
+        names[f"#change{number}"] = name
+        if item.get(name) is None:
+            conditions.append(f"attribute_not_exists(#change{number})")
+        else:
+            conditions.append(f"#change{number} = :change{number}")
+            values[f":change{number}"] = {"S": str(item[name])}
+    check = {
+        "TableName": table_name,
+        "Key": typed_key(item["pk"], item["sk"]),
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+    }
+    if values:
+        check["ExpressionAttributeValues"] = values
+    return {"ConditionCheck": check}

@@ -29,8 +29,23 @@ CURRENT_SCHEMA = 2
 # Items that may expire (the idempotency keys of sends) carry their end in this attribute,
 # epoch seconds, DynamoDB's TTL attribute for the table.
 EXPIRES_AT = "expires_at"
+# A message's changes: the time of its last edit, or of its unsend (its `message` then "").
+EDITED_AT = "edited_at"
+UNSENT_AT = "unsent_at"
+# On an inbox entry: its last message was unsent (`message` is then empty).
+LAST_MESSAGE_UNSENT = "last_message_unsent"
 ONE_MICROSECOND = timedelta(microseconds=1)
 
+# Inbox entry sort keys. Every time a sort key holds starts with a digit (the year). A hidden
+# entry moves to `#HIDDEN#<time>#<conversation>`: "#" sorts before every digit, so hidden
+# entries sit below every visible one, outside the key range the inbox listing queries
+# (`TIMES_FROM` and up), and the counter's "UNREAD" above them all.
+TIMES_FROM = "0"
+_HIDDEN_PREFIX = "#HIDDEN#"
+# Changes to older messages (edits, unsends) for polling pages: `CHG#<conversation>` /
+# `<changed at>#<message uuid>`, holding no text, expiring like the idempotency keys.
+_CHANGES_PREFIX = "CHG#"
+CHANGE_LIFETIME = timedelta(days=1)
 _INBOX_PREFIX = "GRP#"
 _MESSAGES_PREFIX = "MSG#"
 _PAIR_PREFIX = "PAIR#"
@@ -67,6 +82,26 @@ def pair_pk(user_uuid: str, other_user_uuid: str) -> str:
 def sent_pk(sender_uuid: str, idempotency_key: str) -> str:
     # Scoped to the sender: nobody can claim, or learn about, another person's key.
     return f"{_SENT_PREFIX}{sender_uuid}#{idempotency_key}"
+
+
+def hidden_sort_key(sort_key: str, conversation_uuid: str) -> str:
+    """Where a hidden entry goes: unique per owner (the conversation is in it)."""
+    return f"{_HIDDEN_PREFIX}{sort_key}#{conversation_uuid}"
+
+
+def is_hidden(sort_key: Any) -> bool:
+    return str(sort_key).startswith(_HIDDEN_PREFIX)
+
+
+def entry_time_key(sort_key: str) -> str:
+    """The time sort key of an inbox entry, hidden or not (its last message's)."""
+    if is_hidden(sort_key):
+        return sort_key.removeprefix(_HIDDEN_PREFIX).rsplit("#", 1)[0]
+    return sort_key
+
+
+def changes_pk(conversation_uuid: str) -> str:
+    return f"{_CHANGES_PREFIX}{conversation_uuid}"
 
 
 def typed_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
@@ -168,10 +203,12 @@ def entry_from_item(item: dict[str, Any]) -> InboxEntry:
         owner_uuid=owner_of(item["pk"]),
         other_user=_user_ref(item),
         last_message=str(item.get("message", "")),
-        last_message_at=parse_sort_key(item["sk"]),
+        last_message_at=parse_sort_key(entry_time_key(item["sk"])),
         sort_key=item["sk"],
         unread=unread_of(item),
         read_up_to=item.get("last_read_sk"),
+        hidden=is_hidden(item["sk"]),
+        last_message_unsent=bool(item.get(LAST_MESSAGE_UNSENT)),
     )
 
 
@@ -208,6 +245,8 @@ def item_of_entry(entry: InboxEntry) -> dict[str, Any]:
     )
     if entry.read_up_to is not None:
         item["last_read_sk"] = entry.read_up_to
+    if entry.last_message_unsent:
+        item[LAST_MESSAGE_UNSENT] = True
     return item
 
 
@@ -216,14 +255,27 @@ def conversation_of(item: dict[str, Any]) -> str:
 
 
 def message_from_item(item: dict[str, Any]) -> Message:
+    edited_at, unsent_at = item.get(EDITED_AT), item.get(UNSENT_AT)
     return Message(
         message_uuid=str(item.get("message_uuid", "")),
         conversation_uuid=item["pk"].removeprefix(_MESSAGES_PREFIX),
         sender=_user_ref(item),
-        text=str(item.get("message", "")),
+        text="" if unsent_at else str(item.get("message", "")),
         created_at=parse_sort_key(item["sk"]),
         sort_key=item["sk"],
+        edited_at=time_of(edited_at) if edited_at else None,
+        unsent_at=time_of(unsent_at) if unsent_at else None,
     )
+
+
+def change_item(message: Message, *, changed_at: datetime) -> dict[str, Any]:
+    """The record that a message changed, for `list_changed_messages`: where it is, no text."""
+    return {
+        "pk": changes_pk(message.conversation_uuid),
+        "sk": f"{format_sort_key(changed_at)}#{message.message_uuid}",
+        "message_sk": message.sort_key,
+        EXPIRES_AT: int((changed_at + CHANGE_LIFETIME).timestamp()),
+    }
 
 
 def message_item(message: Message) -> dict[str, Any]:

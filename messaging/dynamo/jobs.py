@@ -110,7 +110,7 @@ def _owner_entry(table: Table, owner_uuid: str, conversation_uuid: str) -> dict[
 def _count_unread(table: Table, entry: dict[str, Any]) -> int:
     """The unread count of one entry by the rule in `repair_unread`."""
     owner_uuid = items.owner_of(entry["pk"])
-    entry_at = items.time_of(entry["sk"])
+    entry_at = items.time_of(items.entry_time_key(entry["sk"]))
     if entry_at is None:
         raise StoreError(
             f"The item {entry['pk']} / {entry['sk']!r} has a sort key that is not a time; "
@@ -277,7 +277,9 @@ def import_conversation(
                 # Imported as read, so the unread repair agrees with the 0 above.
                 new_item["last_read_sk"] = sort_key
                 writes.append(actions.put_new(table.name, new_item))
-            elif parse_sort_key(item["sk"]) < newest_at:
+            # A hidden entry's key embeds its time; moving it to a newer message unhides it,
+            # as any new message does.
+            elif parse_sort_key(items.entry_time_key(item["sk"])) < newest_at:
                 writes += actions.moved_entries(
                     table.name,
                     [item],

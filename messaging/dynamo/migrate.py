@@ -247,7 +247,7 @@ def _entries(table: Table) -> list[_Entry]:
                     owner_uuid=owner_uuid,
                     other_uuid=str(item["user_uuid"]),
                     conversation_uuid=items.conversation_of(item),
-                    last_message_at=items.time_of(item["sk"]) or _EARLIEST,
+                    last_message_at=items.time_of(items.entry_time_key(item["sk"])) or _EARLIEST,
                 )
             )
     return found

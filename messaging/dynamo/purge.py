@@ -109,7 +109,9 @@ def purge_conversation(
     removed, newest_sk = _remove_messages(table, user_uuid, conversation_uuid, dry_run=dry_run)
     newest = table.get(items.messages_pk(conversation_uuid), newest_sk) if newest_sk else None
     last = _LastMessage(
-        sort_key=newest_sk, text=preview(str(newest.get("message", ""))) if newest else ""
+        sort_key=newest_sk,
+        text=preview(str(newest.get("message", ""))) if newest else "",
+        unsent=bool(newest and newest.get(items.UNSENT_AT)),
     )
     updated = 0
     for other in _other_entries(table, user_uuid, conversation_uuid):
@@ -199,16 +201,21 @@ class _LastMessage:
     """The newest message that stays in a conversation (sort_key None: no message stays)."""
 
     sort_key: str | None
-    text: str  # as an inbox entry holds it (a preview); "" when none stays
+    text: str  # as an inbox entry holds it (a preview); "" when none stays or it was unsent
+    unsent: bool = False  # it was unsent: the entry shows "Message unsent", not its text
 
 
 def _changes(item: dict[str, Any], last: _LastMessage) -> dict[str, Any]:
     """What the other person's entry needs: attribute -> new value (empty when nothing)."""
     changes: dict[str, Any] = {}
     # An entry's sort key is the time of its last message. If no remaining message is there,
-    # that message was the deleted person's: the entry shows the newest one left instead.
-    if item["sk"] != last.sort_key and str(item.get("message", "")) != last.text:
-        changes["message"] = last.text
+    # that message was the deleted person's: the entry shows the newest one left instead. A
+    # hidden entry's key embeds that time; it stays hidden.
+    if items.entry_time_key(item["sk"]) != last.sort_key:
+        if str(item.get("message", "")) != last.text:
+            changes["message"] = last.text
+        if bool(item.get(items.LAST_MESSAGE_UNSENT)) != last.unsent:
+            changes[items.LAST_MESSAGE_UNSENT] = last.unsent
     for name in _NAME_ATTRIBUTES:
         if item.get(name, "") != "":
             changes[name] = ""

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..domain import (
+    CHANGE_SLACK,
     DEFAULT_PAGE_SIZE,
     InboxEntry,
     InboxPage,
@@ -26,10 +27,13 @@ from ..domain import (
     Page,
     UserRef,
     check_page_size,
+    edit_refusal,
+    edit_window,
     format_sort_key,
     parse_sort_key,
+    preview,
 )
-from ..errors import InvalidCursor, NotFound
+from ..errors import InvalidCursor, NotEditable, NotFound
 from . import actions, items, jobs, schema
 from .items import ONE_MICROSECOND, UNREAD_SORT_KEY
 from .table import Attempt, Done, Stale, Table, Write
@@ -79,11 +83,14 @@ class DynamoStore:
         check_page_size(limit)
         pk = items.inbox_pk(user_uuid)
         values = {":pk": {"S": pk}}
+        # Hidden entries sort below every time (items.TIMES_FROM): the key range leaves them
+        # out, so they never take room on a page and a page is never short because of them.
+        values[":times"] = {"S": items.TIMES_FROM}
         if cursor:
             # Later pages start below a timestamp, and the bound keeps the counter out anyway.
             values[":counter"] = {"S": UNREAD_SORT_KEY}
             found, response = self._query(
-                KeyConditionExpression="pk = :pk AND sk < :counter",
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :times AND :counter",
                 ExpressionAttributeValues=values,
                 ExclusiveStartKey=items.decode_cursor(cursor, pk=pk),
                 ScanIndexForward=False,
@@ -93,7 +100,7 @@ class DynamoStore:
             # 'U' sorts after every digit: newest first, the counter item comes first, so one
             # more item than asked for reads it in the same request.
             found, response = self._query(
-                KeyConditionExpression="pk = :pk",
+                KeyConditionExpression="pk = :pk AND sk >= :times",
                 ExpressionAttributeValues=values,
                 ScanIndexForward=False,
                 Limit=limit + 1,
@@ -284,7 +291,10 @@ class DynamoStore:
                 raise NotFound("That conversation does not exist.")
             # Strictly the newest: after every entry's time, and after our own previous
             # attempt if its key was taken.
-            newest = max(parse_sort_key(item["sk"]) + ONE_MICROSECOND for item in entries)
+            newest = max(
+                parse_sort_key(items.entry_time_key(item["sk"])) + ONE_MICROSECOND
+                for item in entries
+            )
             message = items.message_at(
                 attempt.not_before(max(utcnow(), newest)),
                 message_uuid=message_uuid,
@@ -423,31 +433,318 @@ class DynamoStore:
         # budget, so a busy conversation's entry is planned again once, not until it wins.
         self.interactive.transact(plan, what="mark the conversation read")
 
+    def hide_conversation(self, *, user_uuid: str, conversation_uuid: str) -> None:
+        """Move the owner's entry to its hidden sort key (`items.hidden_sort_key`), marked
+        read: one transaction (delete + put, the counter following), conditioned on the entry
+        being as read. A send moves it back to a time (pattern D deletes whatever key it is at).
+        """
+        owner_pk = items.inbox_pk(user_uuid)
+
+        def plan(attempt: Attempt[None]) -> Write[None] | Done[None]:
+            mine = [i for i in self._entry_items(conversation_uuid) if i["pk"] == owner_pk]
+            if not mine:
+                raise NotFound("That conversation does not exist.")
+            if len(mine) > 1:
+                raise Stale("two inbox entries for one owner")
+            item = mine[0]
+            if items.is_hidden(item["sk"]):
+                return Done(None)
+            hidden = {
+                **item,
+                "sk": items.hidden_sort_key(item["sk"], conversation_uuid),
+                "unread": 0,
+                "last_read_sk": item["sk"],
+            }
+            return Write(
+                [
+                    {
+                        "Delete": {
+                            "TableName": self.table.name,
+                            "Key": items.typed_key(item["pk"], item["sk"]),
+                            **actions.unchanged_entry(item),
+                        }
+                    },
+                    actions.put_new(self.table.name, hidden),
+                    *actions.counter_follows(self.table.name, owner_pk, items.unread_of(item), 0),
+                ],
+                None,
+            )
+
+        self.table.transact(plan, what="hide the conversation")
+
+    def _own_message(
+        self,
+        user_uuid: str,
+        conversation_uuid: str,
+        message_uuid: str,
+        sort_key: str | None,
+        *,
+        not_before: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The message item (a consistent read), if it is `user_uuid`'s; else NotFound."""
+        pk = items.messages_pk(conversation_uuid)
+        found = None
+        if sort_key is not None:
+            if items.time_of(sort_key) is not None:
+                found = self.table.get(pk, sort_key)
+        else:
+            # No key: look for the uuid newest first (within the edit window when there is one).
+            condition, values = "pk = :pk", {":pk": {"S": pk}, ":uuid": {"S": message_uuid}}
+            if not_before is not None:
+                condition += " AND sk >= :from"
+                values[":from"] = {"S": format_sort_key(not_before)}
+            for page in self.table.pages(
+                "query",
+                TableName=self.table.name,
+                KeyConditionExpression=condition,
+                FilterExpression="message_uuid = :uuid",
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                ConsistentRead=True,
+            ):
+                if page["Items"]:
+                    found = items.to_plain(page["Items"][0])
+                    break
+        if (
+            found is None
+            or found.get("message_uuid") != message_uuid
+            or found.get("user_uuid") != user_uuid
+        ):
+            raise NotFound("That message does not exist.")
+        return found
+
+    def _entries_showing(self, conversation_uuid: str, message_sk: str) -> list[dict[str, Any]]:
+        """The inbox entries whose last message is this one, visible or hidden: consistent
+        reads at the keys they would have (the GSI only says whose they are, and may lag)."""
+        shown = []
+        for owner_pk in {item["pk"] for item in self._entry_items(conversation_uuid)}:
+            for sk in (message_sk, items.hidden_sort_key(message_sk, conversation_uuid)):
+                item = self.table.get(owner_pk, sk)
+                if item is not None and item.get("message_group_uuid") == conversation_uuid:
+                    shown.append(item)
+        return shown
+
+    def _change_actions(
+        self,
+        message: Message,
+        *,
+        message_update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        entry_update: str,
+        entry_values: dict[str, Any],
+        changed_at: datetime,
+    ) -> list[dict[str, Any]]:
+        """The message's conditional update, the previews that show it, the change record."""
+        name = self.table.name
+        writes: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": items.typed_key(
+                        items.messages_pk(message.conversation_uuid), message.sort_key
+                    ),
+                    "UpdateExpression": message_update,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        for entry in self._entries_showing(message.conversation_uuid, message.sort_key):
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": items.typed_key(entry["pk"], entry["sk"]),
+                        "UpdateExpression": entry_update,
+                        # Still there: a send that moved it meanwhile cancels, and we read again.
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeNames": {
+                            "#message": "message",
+                            "#unsent": items.LAST_MESSAGE_UNSENT,
+                        },
+                        "ExpressionAttributeValues": entry_values,
+                    }
+                }
+            )
+        change = items.to_typed(items.change_item(message, changed_at=changed_at))
+        writes.append({"Put": {"TableName": name, "Item": change}})
+        return writes
+
+    def unsend_message(
+        self,
+        *,
+        user_uuid: str,
+        conversation_uuid: str,
+        message_uuid: str,
+        sort_key: str | None = None,
+    ) -> Message:
+        """SET the message's text to "" and `unsent_at` (conditioned on its uuid and sender),
+        the previews that show it emptied, and a change record: one transaction."""
+
+        def plan(attempt: Attempt[Message]) -> Write[Message] | Done[Message]:
+            item = self._own_message(user_uuid, conversation_uuid, message_uuid, sort_key)
+            if items.UNSENT_AT in item:
+                return Done(items.message_from_item(item))
+            now = utcnow()
+            message = replace(
+                items.message_from_item(item),
+                text="",
+                unsent_at=parse_sort_key(format_sort_key(now)),
+            )
+            return Write(
+                self._change_actions(
+                    message,
+                    message_update="SET #message = :empty, #unsent = :now",
+                    condition=(
+                        "attribute_exists(pk) AND message_uuid = :uuid AND user_uuid = :me"
+                        " AND attribute_not_exists(#unsent)"
+                    ),
+                    names={"#message": "message", "#unsent": items.UNSENT_AT},
+                    values={
+                        ":empty": {"S": ""},
+                        ":now": {"S": format_sort_key(now)},
+                        ":uuid": {"S": message_uuid},
+                        ":me": {"S": user_uuid},
+                    },
+                    entry_update="SET #message = :empty, #unsent = :true",
+                    entry_values={":empty": {"S": ""}, ":true": {"BOOL": True}},
+                    changed_at=now,
+                ),
+                message,
+            )
+
+        return self.table.transact(plan, what="unsend the message")
+
+    def edit_message(
+        self,
+        *,
+        user_uuid: str,
+        conversation_uuid: str,
+        message_uuid: str,
+        text: str,
+        now: datetime,
+        sort_key: str | None = None,
+    ) -> Message:
+        """SET the message's text and `edited_at`, conditioned on its uuid and sender, on it
+        not being unsent, on its time being inside the window and on its text being as read
+        (so the same edit at once is written once); the previews that show it
+        follow; a change record: one transaction."""
+        earliest = now - edit_window()
+
+        def plan(attempt: Attempt[Message]) -> Write[Message] | Done[Message]:
+            item = self._own_message(
+                user_uuid, conversation_uuid, message_uuid, sort_key, not_before=earliest
+            )
+            current = items.message_from_item(item)
+            refusal = edit_refusal(current, now)
+            if refusal:
+                raise NotEditable(refusal)
+            if current.text == text:
+                return Done(current)
+            edited_at = parse_sort_key(format_sort_key(now))
+            message = replace(current, text=text, edited_at=edited_at)
+            return Write(
+                self._change_actions(
+                    message,
+                    message_update="SET #message = :text, #edited = :now",
+                    condition=(
+                        "attribute_exists(pk) AND message_uuid = :uuid AND user_uuid = :me"
+                        " AND attribute_not_exists(#unsent) AND sk >= :earliest"
+                        # As read: the same edit at once is written once (the others find
+                        # the text already there); a different one goes on top of it.
+                        " AND #message = :old"
+                    ),
+                    names={
+                        "#message": "message",
+                        "#edited": items.EDITED_AT,
+                        "#unsent": items.UNSENT_AT,
+                    },
+                    values={
+                        ":text": {"S": text},
+                        ":old": {"S": item["message"]},
+                        ":now": {"S": format_sort_key(edited_at)},
+                        ":uuid": {"S": message_uuid},
+                        ":me": {"S": user_uuid},
+                        ":earliest": {"S": format_sort_key(earliest)},
+                    },
+                    entry_update="SET #message = :preview REMOVE #unsent",
+                    entry_values={":preview": {"S": preview(text)}},
+                    changed_at=edited_at,
+                ),
+                message,
+            )
+
+        return self.table.transact(plan, what="edit the message")
+
+    def list_changed_messages(
+        self, *, conversation_uuid: str, since: datetime, limit: int = 50
+    ) -> tuple[Message, ...]:
+        """One Query of the conversation's change records (no text in them), then a read of
+        each changed message as it is now."""
+        check_page_size(limit)
+        found, _ = self._query(
+            KeyConditionExpression="pk = :pk AND sk >= :since",
+            ExpressionAttributeValues={
+                ":pk": {"S": items.changes_pk(conversation_uuid)},
+                ":since": {"S": format_sort_key(since - CHANGE_SLACK)},
+            },
+            ScanIndexForward=True,
+            Limit=limit,
+        )
+        # The last change of each message decides its place (oldest change first).
+        order = list(dict.fromkeys(reversed([record["message_sk"] for record in found])))[::-1]
+        changed = []
+        for message_sk in order:
+            item = self.interactive.get(items.messages_pk(conversation_uuid), message_sk)
+            if item is not None:
+                changed.append(items.message_from_item(item))
+        return tuple(changed)
+
     def advance_inboxes(self, *, message: Message) -> int:
         """Pattern D for a message already stored (the DynamoDB Streams handler).
 
         Moves both entries to `message` if it is newer than what they point at, with the
         conditions of `create_message`. Idempotent: a replayed or older message, or one
-        `create_message` already handled, moves nothing. Returns how many entries moved.
+        `create_message` already handled, moves nothing. Returns how many entries moved. The
+        entries show the message as it is when they move (edited text, or unsent).
         """
+        message_key = (items.messages_pk(message.conversation_uuid), message.sort_key)
 
         def plan(attempt: Attempt[int]) -> Write[int] | Done[int]:
             entries = self._entry_items(message.conversation_uuid)
             if not entries:
                 return Done(0)
             check_pair_of_entries(entries)
-            behind = [item for item in entries if parse_sort_key(item["sk"]) < message.created_at]
+            behind = [
+                item
+                for item in entries
+                if parse_sort_key(items.entry_time_key(item["sk"])) < message.created_at
+            ]
             if not behind:
                 return Done(0)
+            # The message as it is now: a stream record's image may predate an edit or an
+            # unsend, whose old text must not come back in a preview. The check on it makes
+            # an edit or unsend landing meanwhile cancel this move, which is then re-planned.
+            current = self.table.get(message_key[0], message_key[1])
+            if current is None:
+                return Done(0)  # deleted since (a purge)
+            now = items.message_from_item(current)
             moment = attempt.not_before(message.created_at)
             return Write(
-                actions.moved_entries(
-                    self.table.name,
-                    behind,
-                    sort_key=format_sort_key(moment),
-                    text=message.text,
-                    sender_uuid=message.sender.uuid,
-                ),
+                [
+                    *actions.moved_entries(
+                        self.table.name,
+                        behind,
+                        sort_key=format_sort_key(moment),
+                        text=now.text,
+                        sender_uuid=now.sender.uuid,
+                        unsent=now.unsent,
+                    ),
+                    actions.unchanged_message(self.table.name, current),
+                ],
                 result=len(behind),
                 at=moment,
             )

@@ -35,6 +35,7 @@
   let streaming = false; // the event stream is open: no timer
   let streamOpened = false; // it has been open before: a new open may have missed events
   let askedAgain = false; // the answer under way said to look again soon
+  let changed = false; // the stream said something changed: also ask for edits and unsends
   let behind = 0; // answers in a row that said so
   let bannerTimer = null;
   let title = baseTitle(); // the tab's title without its "(n) " unread count
@@ -74,6 +75,10 @@
   live.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.elt !== live) return;
     askedAgain = false;
+    if (changed) {
+      event.detail.parameters.changed = "1"; // an older message may have been edited or unsent
+      changed = false;
+    }
     // The person is looking at this tab (in front, its window focused): what it shows is read.
     if (document.visibilityState === "visible" && document.hasFocus()) {
       event.detail.parameters.read = "1";
@@ -138,10 +143,14 @@
       showPaused(false); // the server answers again
       // Opened again: look once for what came meanwhile. A page drawn without a state (the
       // new conversation page reads no inbox) looks once to show the unread count.
-      if (streamOpened || !field("since")) poll();
+      if (streamOpened || !field("since")) {
+        changed = streamOpened; // edits and unsends meanwhile too
+        poll();
+      }
       streamOpened = true;
       schedule();
     } else if (what === "change") {
+      changed = true;
       poll();
     } else if (what === "closed") {
       streaming = false; // poll until it is back
@@ -258,6 +267,49 @@
       quiet = setTimeout(() => { list.setAttribute("aria-live", politeness); }, 1000);
     });
   }
+
+  // --- Unsend and Edit under one's own messages ---
+
+  // Their forms post by htmx (hx-post, data-in-place) and the answer, the bubble as it is now,
+  // takes the old one's place; the keyboard goes to its row (the row stays when the live poll
+  // draws the bubble again). Any other answer (a refusal, the edit form with an error, no
+  // answer) sends the form again as without JavaScript, so the person sees the page the server
+  // draws for it: nothing was changed, so sending it again is safe.
+  let focusRow = null;
+  function inPlace(event) {
+    let config = event.detail.requestConfig; // beforeSwap's elt is the target: the bubble
+    let form = config ? config.elt : event.detail.elt;
+    return form && form.matches && form.matches("form[data-in-place]") ? form : null;
+  }
+  ["htmx:responseError", "htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.body.addEventListener(name, function (event) {
+      let form = inPlace(event);
+      if (form) form.submit();
+    });
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    let form = inPlace(event);
+    if (form && event.detail.shouldSwap) focusRow = form.closest("li");
+  });
+
+  // Edit goes when its message's edit window closes, unless it is open with a text being
+  // typed: the server then refuses the edit with a sentence and keeps the text.
+  function closeEditWindows(root) {
+    root.querySelectorAll("details[data-edit-until]").forEach(function (control) {
+      let left = Date.parse(control.getAttribute("data-edit-until")) - Date.now();
+      control.removeAttribute("data-edit-until"); // one timer each
+      setTimeout(() => { if (!control.open) control.remove(); }, Math.max(0, left));
+    });
+  }
+  closeEditWindows(document);
+  document.body.addEventListener("htmx:load", function (event) {
+    closeEditWindows(event.detail.elt);
+    if (focusRow && focusRow.contains(event.detail.elt)) {
+      focusRow.setAttribute("tabindex", "-1");
+      focusRow.focus({ preventScroll: true });
+      focusRow = null;
+    }
+  });
 
   if (live.hasAttribute("data-events-url") && window.EventSource) {
     if (navigator.locks && window.BroadcastChannel) shareStream();

@@ -102,7 +102,7 @@ def test_a_conversation_opens_at_the_newest_message_with_the_reply_box_in_view(l
 
     assert_in_view(page, last, inside=thread)
     assert_in_view(page, page.get_by_label("Reply to Andrew Bayko"))
-    assert_in_view(page, page.get_by_role("button", name="Send"))
+    assert_in_view(page, page.get_by_role("button", name="Send", exact=True))
     # The thread scrolls, not the page: the header stays on top, the reply box at the bottom.
     assert page.evaluate("document.scrollingElement.scrollHeight <= innerHeight")
     assert thread.evaluate("box => box.scrollHeight > box.clientHeight && box.scrollTop > 0")

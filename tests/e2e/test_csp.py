@@ -73,7 +73,7 @@ def test_the_sites_pages_keep_to_the_policy(stack, new_context, login):
         assert "unsafe-inline" not in policy, path
     page.goto(f"{stack}/messages/{SEED_CONVERSATION_UUID}/")
     page.get_by_label(re.compile("^Reply to")).fill("Under the policy")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     expect(page.locator("ol.messages > li .msg-text").last).to_have_text("Under the policy")
 
 

@@ -50,7 +50,7 @@ def same_document(page):
 
 def send(page, text):
     page.get_by_label(re.compile("^Reply to")).fill(text)
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     expect(messages(page).last.locator(".msg-text")).to_have_text(text)
 
 

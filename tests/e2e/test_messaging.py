@@ -43,7 +43,7 @@ def test_read_page_back_and_reply_then_bayko_sees_it(login, stack):
     andrew.get_by_role("link", name="Newest messages").click()
     andrew.get_by_label("Reply to Andrew Bayko").fill("Morning! Shipping it now.")
     expect(andrew.get_by_text("25 / 1024")).to_be_visible()  # the live counter
-    andrew.get_by_role("button", name="Send").click()
+    andrew.get_by_role("button", name="Send", exact=True).click()
     expect(messages.last).to_contain_text("Morning! Shipping it now.")
     expect(messages.last).to_have_class(re.compile(r"msg-mine"))
     expect(inbox_rows(andrew).first).to_contain_text("Morning! Shipping it now.")
@@ -62,7 +62,7 @@ def test_start_a_conversation_with_londo_who_sees_it(login, stack):
     expect(andrew.get_by_role("heading", name=re.compile("Londo Mollari"))).to_be_visible()
 
     andrew.get_by_label("Your message").fill("Ambassador, a word about the <b>Centauri</b> fleet?")
-    andrew.get_by_role("button", name="Send").click()
+    andrew.get_by_role("button", name="Send", exact=True).click()
     expect(andrew).to_have_url(re.compile(r"/messages/[0-9a-f-]{36}/$"))
     conversation_url = andrew.url
     expect(andrew.locator("ol.messages > li.msg")).to_have_count(1)
@@ -88,7 +88,7 @@ def test_script_message_renders_as_text(login, stack):
     andrew.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     payload = "<script>alert('owned')</script>"
     andrew.get_by_label("Reply to Andrew Bayko").fill(payload)
-    andrew.get_by_role("button", name="Send").click()
+    andrew.get_by_role("button", name="Send", exact=True).click()
     expect(andrew.locator("ol.messages > li").last.locator(".msg-text")).to_have_text(payload)
     assert dialogs == []
 
@@ -111,6 +111,6 @@ def test_empty_reply_keeps_page_and_errors(login, stack):
     andrew.evaluate(
         "document.querySelectorAll('textarea').forEach(t => t.removeAttribute('required'))"
     )
-    andrew.get_by_role("button", name="Send").click()
+    andrew.get_by_role("button", name="Send", exact=True).click()
     expect(andrew.locator(".error")).to_be_visible()
     expect(andrew.locator("ol.messages > li").last).to_contain_text(SEED_LINES[-1][1])

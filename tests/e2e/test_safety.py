@@ -28,7 +28,7 @@ def test_block_refuse_then_unblock_from_settings(login, stack, size):
 
     bayko.goto(conversation)
     bayko.get_by_label("Reply to Andrew Brown").fill("Please hear me out.")
-    bayko.get_by_role("button", name="Send").click()
+    bayko.get_by_role("button", name="Send", exact=True).click()
     expect(bayko.get_by_role("alert")).to_have_text(
         "@andrewbrown is not accepting messages from you."
     )
@@ -40,5 +40,5 @@ def test_block_refuse_then_unblock_from_settings(login, stack, size):
     andrew.get_by_role("button", name="Unblock @bayko").click()
     expect(andrew.get_by_text("You haven't blocked anyone.")).to_be_visible()
 
-    bayko.get_by_role("button", name="Send").click()  # the same form, the same text
+    bayko.get_by_role("button", name="Send", exact=True).click()  # the same form, the same text
     expect(bayko.locator("ol.messages > li").last).to_contain_text("Please hear me out.")

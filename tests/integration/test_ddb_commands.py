@@ -4,6 +4,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -12,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from messaging import services
 from messaging.seed import SEED_CONVERSATION_UUID, SEED_LINES
+from messaging.store import get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -247,3 +249,34 @@ def test_prod_ignores_the_emulator_endpoint(aws_in_process, settings):
     assert run("ddb_list_tables", "--prod").splitlines() == ["cruddur-messages"]
     with pytest.raises(CommandError, match="make run"):
         run("ddb_list_tables")
+
+
+def test_get_conversation_shows_unsent_and_edited_messages_as_the_pages_do(seeded):
+    store = get_store()
+    older, newest = store.list_messages(conversation_uuid=SEED_CONVERSATION_UUID, limit=2).items[
+        ::-1
+    ]
+    edited_at = older.created_at + timedelta(seconds=30)
+    for message in (older, newest):
+        store.edit_message(
+            user_uuid=message.sender.uuid,
+            conversation_uuid=SEED_CONVERSATION_UUID,
+            message_uuid=message.message_uuid,
+            text=f"{message.text} (fixed)",
+            now=message.created_at + timedelta(seconds=30),
+            sort_key=message.sort_key,
+        )
+    store.unsend_message(
+        user_uuid=newest.sender.uuid,
+        conversation_uuid=SEED_CONVERSATION_UUID,
+        message_uuid=newest.message_uuid,
+        sort_key=newest.sort_key,
+    )
+
+    lines = run("ddb_get_conversation").splitlines()
+
+    assert lines[-3].endswith(f"{older.text} (fixed) (edited {edited_at:%H:%M:%S})")
+    assert lines[-2].endswith("Message unsent")
+    assert newest.text not in lines[-2]
+    # The inbox listing shows the unsent last message the same way.
+    assert run("ddb_list_conversations", "andrewbrown").splitlines()[1].endswith("Message unsent")

@@ -27,7 +27,7 @@ from messaging.errors import (
     Throttled,
     Unavailable,
 )
-from tests.helpers import fake_response, read_position, within_budget
+from tests.helpers import after_first_call, fake_response, read_position, within_budget
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -1102,3 +1102,136 @@ def test_get_gateway_from_many_threads_builds_one(settings):
     for thread in threads:
         thread.join()
     assert len({id(g) for g in built}) == 1
+
+
+# --- hidden entries, unsent and edited messages: the items themselves ---
+
+
+def test_import_into_a_hidden_conversation_keeps_it_hidden_until_a_newer_message(
+    store, andrew_ref, bayko_ref
+):
+    import_messages(store, "g-seed", andrew_ref, bayko_ref, 5)
+    store.hide_conversation(user_uuid=andrew_ref.uuid, conversation_uuid="g-seed")
+    [hidden] = group_items(store, andrew_ref.uuid)
+    assert hidden["sk"].startswith("#HIDDEN#")
+
+    import_messages(store, "g-seed", andrew_ref, bayko_ref, 5)  # nothing newer: stays hidden
+    assert group_items(store, andrew_ref.uuid) == [hidden]
+
+    import_messages(store, "g-seed", andrew_ref, bayko_ref, 8)  # newer: back in the inbox
+    [item] = group_items(store, andrew_ref.uuid)
+    assert (item["sk"], item["message"]) == (
+        format_sort_key(START + timedelta(minutes=7)),
+        "message 7",
+    )
+    assert [e.conversation_uuid for e in store.list_conversations(user_uuid=andrew_ref.uuid).items]
+
+
+def stored_message(store, message):
+    """The message's item read raw with boto3, every attribute as stored."""
+    response = store.table.client.get_item(
+        TableName=store.table.name,
+        Key={"pk": {"S": f"MSG#{message.conversation_uuid}"}, "sk": {"S": message.sort_key}},
+        ConsistentRead=True,
+    )
+    return response["Item"]
+
+
+def test_an_unsent_message_keeps_no_text_anywhere(store, andrew_ref, bayko_ref):
+    group_uuid, _ = store.create_conversation(sender=andrew_ref, recipient=bayko_ref, text="hi")
+    secret = store.create_message(conversation_uuid=group_uuid, sender=andrew_ref, text="s3cret")
+    store.edit_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=group_uuid,
+        message_uuid=secret.message_uuid,
+        text="s3cret edited",
+        now=secret.created_at + timedelta(seconds=5),
+        sort_key=secret.sort_key,
+    )
+    store.unsend_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=group_uuid,
+        message_uuid=secret.message_uuid,
+        sort_key=secret.sort_key,
+    )
+
+    item = stored_message(store, secret)
+    # The text is gone; the attribute stays, empty, so the original's readers
+    # (`item['message']['S']`) still read every message item.
+    assert item["message"] == {"S": ""}
+    assert {"unsent_at", "edited_at", "message_uuid", "user_uuid"} <= set(item)
+    assert item["message_uuid"] == {"S": secret.message_uuid}
+    # No other item holds the text: not a change record, not an inbox entry.
+    everything = raw_items(store)
+    changes = [i for i in everything if i["pk"] == f"CHG#{group_uuid}"]
+    assert len(changes) == 2  # the edit and the unsend
+    for change in changes:
+        assert set(change) == {"pk", "sk", "message_sk", "expires_at"}
+    assert not [i for i in everything if "s3cret" in json.dumps(i, default=str)]
+    for owner in (andrew_ref, bayko_ref):
+        [entry] = group_items(store, owner.uuid)
+        assert (entry["message"], entry["last_message_unsent"]) == ("", True)
+
+
+def test_a_send_between_an_unsends_reads_and_its_write_leaves_no_stray_preview(
+    store, andrew_ref, bayko_ref, monkeypatch
+):
+    """The unsend found the entries showing the message; a send then moved them to its new
+    key. The unsend's preview updates must be conditioned on the entries still being there:
+    an update of a key that is gone would write a stray item of preview fields there."""
+    conversation, message = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="oops"
+    )
+    sent = after_first_call(
+        monkeypatch,
+        type(store),
+        "_entries_showing",
+        lambda: store.create_message(conversation_uuid=conversation, sender=bayko_ref, text="new"),
+    )
+    store.unsend_message(
+        user_uuid=andrew_ref.uuid, conversation_uuid=conversation, message_uuid=message.message_uuid
+    )
+
+    inbox_items = [item for item in schema.scan(store.table) if item["pk"].startswith("GRP#")]
+    entries = [item for item in inbox_items if item["sk"] != "UNREAD"]
+    assert sorted(item["sk"] for item in entries) == [sent[0].sort_key] * 2
+    assert all(item["message"] == "new" and "last_message_unsent" not in item for item in entries)
+
+
+def test_hide_unsend_and_edit_keep_to_their_request_budgets(store, andrew_ref, bayko_ref):
+    group_uuid, _ = store.create_conversation(sender=andrew_ref, recipient=bayko_ref, text="hi")
+    last = store.create_message(conversation_uuid=group_uuid, sender=andrew_ref, text="one")
+    with track_usage() as usage:
+        store.hide_conversation(user_uuid=bayko_ref.uuid, conversation_uuid=group_uuid)
+    # The GSI query for the entry, one transaction (delete + put [+ the counter]).
+    assert within_budget(usage.calls, query=1, transact_write_items=1)
+
+    with track_usage() as usage:
+        store.edit_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=group_uuid,
+            message_uuid=last.message_uuid,
+            text="one, edited",
+            now=last.created_at + timedelta(seconds=5),
+            sort_key=last.sort_key,
+        )
+    # The message, the GSI query, each entry at its time key and its hidden key, one write.
+    assert within_budget(usage.calls, get_item=5, query=1, transact_write_items=1)
+
+    with track_usage() as usage:
+        store.unsend_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=group_uuid,
+            message_uuid=last.message_uuid,
+            sort_key=last.sort_key,
+        )
+    assert within_budget(usage.calls, get_item=5, query=1, transact_write_items=1)
+
+    with track_usage() as usage:  # again: the message is read, found unsent, nothing written
+        store.unsend_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=group_uuid,
+            message_uuid=last.message_uuid,
+            sort_key=last.sort_key,
+        )
+    assert within_budget(usage.calls, get_item=1)

@@ -628,3 +628,22 @@ def test_migrating_while_people_send_loses_nothing_and_ends_consistent(moto_endp
     assert schema.version(get_table()) == 2
     # And a second run finds nothing to do.
     assert migrate(get_table()).changes == 0
+
+
+def test_a_hidden_conversation_counts_by_the_time_of_its_last_message(original, people):
+    bayko, londo = people["bayko"], people["londo"]
+    store = get_dynamo_store()
+    # Both hid the pair's most recently active conversation (the app works on the table
+    # before it is migrated); its entries' keys now embed their time.
+    for owner in (bayko, londo):
+        store.hide_conversation(user_uuid=owner.uuid, conversation_uuid=original["bl_second"])
+    hidden = [item for item in scan() if items.is_hidden(item["sk"])]
+    assert len(hidden) == 2
+
+    report = migrate(get_table())
+
+    pair = tuple(sorted((bayko.uuid, londo.uuid)))
+    assert report.pair_conflicts == (
+        PairConflict(pair, kept=original["bl_second"], others=(original["bl_first"],)),
+    )
+    assert [item for item in scan() if items.is_hidden(item["sk"])] == hidden

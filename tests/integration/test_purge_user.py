@@ -513,3 +513,49 @@ def test_all_deleted_stops_at_a_failure_keeping_what_is_done(store, people, two_
 def test_one_person_or_all_deleted(args, store, people):
     with pytest.raises(CommandError, match=r"^Give either a handle or uuid, or --all-deleted"):
         run(*args, "--no-input")
+
+
+def test_a_hidden_entry_whose_newest_remaining_message_was_unsent_stays_hidden_and_unsent(
+    store, people
+):
+    andrew, londo = ref(people["andrewbrown"]), ref(people["londo"])
+    conversation, _ = store.create_conversation(sender=andrew, recipient=londo, text="hi")
+    kept = store.create_message(conversation_uuid=conversation, sender=londo, text="secret")
+    store.unsend_message(
+        user_uuid=londo.uuid,
+        conversation_uuid=conversation,
+        message_uuid=kept.message_uuid,
+        sort_key=kept.sort_key,
+    )
+    store.create_message(conversation_uuid=conversation, sender=andrew, text="andrew last")
+    store.hide_conversation(user_uuid=londo.uuid, conversation_uuid=conversation)
+    [hidden_key] = [key for key in scan(store) if key[1].startswith("#HIDDEN#")]
+    delete_account(people["andrewbrown"])
+
+    run("andrewbrown", "--no-input")
+
+    # londo's entry: still hidden at the same key, showing the unsent message (no text).
+    entry = scan(store)[hidden_key]
+    assert entry["message"] == ""
+    assert entry["last_message_unsent"] is True
+    [participant] = store.get_participants(conversation_uuid=conversation)
+    assert participant.hidden and participant.last_message_unsent
+    assert store.list_conversations(user_uuid=londo.uuid).items == ()
+
+
+def test_an_entry_showing_their_unsent_message_shows_the_newest_remaining_one(store, people):
+    andrew, londo = ref(people["andrewbrown"]), ref(people["londo"])
+    conversation, _ = store.create_conversation(sender=londo, recipient=andrew, text="londo")
+    theirs = store.create_message(conversation_uuid=conversation, sender=andrew, text="oops")
+    store.unsend_message(
+        user_uuid=andrew.uuid,
+        conversation_uuid=conversation,
+        message_uuid=theirs.message_uuid,
+        sort_key=theirs.sort_key,
+    )
+    delete_account(people["andrewbrown"])
+
+    run("andrewbrown", "--no-input")
+
+    [entry] = store.list_conversations(user_uuid=londo.uuid).items
+    assert (entry.last_message, entry.last_message_unsent) == ("londo", False)

@@ -335,3 +335,26 @@ def test_prod_ignores_the_emulator_endpoint(aws_in_process, settings, people):
     assert "fixed 1 count." in run("--prod")  # andrew's row: bayko answered last
     with pytest.raises(CommandError, match="make run"):
         run()
+
+
+def test_a_hidden_entry_counts_from_its_time_and_stays_hidden(store, people):
+    andrew, bayko = people["andrewbrown"], people["bayko"]
+    group_uuid, _ = store.create_conversation(sender=bayko, recipient=andrew, text="1")
+    store.create_message(conversation_uuid=group_uuid, sender=bayko, text="2")
+    store.hide_conversation(user_uuid=andrew.uuid, conversation_uuid=group_uuid)
+    hidden = row(store, andrew, group_uuid)
+    assert hidden["sk"].startswith("#HIDDEN#")
+    assert "fixed 0 counts" in run()  # hiding marked it read: the repair agrees
+    set_number(store, hidden["pk"], hidden["sk"], "unread", 4)
+    set_number(store, f"GRP#{andrew.uuid}", "UNREAD", "conversations", 1)
+
+    out = run()
+
+    assert f"{andrew.uuid}  conversation {group_uuid}: 4 -> 0" in out
+    assert row(store, andrew, group_uuid)["sk"] == hidden["sk"]  # still hidden
+    assert row(store, andrew, group_uuid)["unread"] == 0
+    assert counter(store, andrew) == 0
+    # The next message brings it back, counted once.
+    store.create_message(conversation_uuid=group_uuid, sender=bayko, text="3")
+    assert row(store, andrew, group_uuid)["unread"] == 1
+    assert "fixed 0 counts" in run()

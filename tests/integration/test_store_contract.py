@@ -26,10 +26,10 @@ from messaging.domain import (
 )
 from messaging.dynamo import DynamoStore
 from messaging.dynamo import store as dynamo_store_module
-from messaging.errors import Conflict, InvalidCursor, NotFound
+from messaging.errors import Conflict, InvalidCursor, NotEditable, NotFound
 from messaging.memory import InMemoryStore
 from messaging.store import MessageStore
-from tests.helpers import read_position
+from tests.helpers import after_first_call, read_position
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -922,3 +922,318 @@ def test_an_entry_keeps_a_bounded_preview_and_the_message_keeps_everything(messa
     assert last == preview(text)
     assert len(last.encode()) <= PREVIEW_BYTES
     assert texts(message_store, conversation)[0] == text
+
+
+# --- hiding a conversation (issue 25) ---
+
+
+def visible(store, user):
+    """The conversation uuids of every page of a person's inbox, newest first, and the pages."""
+    pages = all_pages(
+        lambda cursor: store.list_conversations(user_uuid=user.uuid, cursor=cursor, limit=3)
+    )
+    return [e.conversation_uuid for page in pages for e in page.items], pages
+
+
+def test_a_hidden_conversation_leaves_only_its_owners_inbox_until_the_next_message(
+    message_store, andrew_ref, bayko_ref
+):
+    store = message_store
+    conversation, _ = store.create_conversation(sender=bayko_ref, recipient=andrew_ref, text="hi")
+    assert unread(store, andrew_ref) == ({conversation: 1}, 1)
+
+    store.hide_conversation(user_uuid=andrew_ref.uuid, conversation_uuid=conversation)
+    store.hide_conversation(user_uuid=andrew_ref.uuid, conversation_uuid=conversation)  # again
+
+    assert unread(store, andrew_ref) == ({}, 0)  # gone, and marked read
+    assert unread(store, bayko_ref) == ({conversation: 0}, 0)  # the other side unchanged
+    mine = {e.owner_uuid: e for e in store.get_participants(conversation_uuid=conversation)}
+    assert mine[andrew_ref.uuid].hidden and not mine[bayko_ref.uuid].hidden
+    assert mine[andrew_ref.uuid].last_message == "hi"
+
+    reply = store.create_message(conversation_uuid=conversation, sender=bayko_ref, text="back?")
+
+    assert unread(store, andrew_ref) == ({conversation: 1}, 1)
+    assert entry_of(store, andrew_ref, conversation).sort_key == reply.sort_key
+    assert not entry_of(store, andrew_ref, conversation).hidden
+
+
+def test_a_message_from_the_hider_brings_it_back_too(message_store, andrew_ref, bayko_ref):
+    store = message_store
+    conversation, _ = store.create_conversation(sender=bayko_ref, recipient=andrew_ref, text="hi")
+    store.hide_conversation(user_uuid=andrew_ref.uuid, conversation_uuid=conversation)
+
+    store.create_message(conversation_uuid=conversation, sender=andrew_ref, text="me again")
+
+    assert unread(store, andrew_ref) == ({conversation: 0}, 0)
+    assert unread(store, bayko_ref) == ({conversation: 1}, 1)
+
+
+def test_hiding_keeps_inbox_pages_full(message_store, andrew_ref):
+    store = message_store
+    newest_first = make_inbox(store, andrew_ref, 10, owner_sends=False)
+    hidden = set(newest_first[1::2])  # every other one, the newest and oldest stay
+    for conversation in hidden:
+        store.hide_conversation(user_uuid=andrew_ref.uuid, conversation_uuid=conversation)
+
+    listed, pages = visible(store, andrew_ref)
+
+    assert listed == [c for c in newest_first if c not in hidden]
+    assert [len(page.items) for page in pages if page.items] == [3, 2]
+    assert all(len(page.items) == 3 for page in pages[:-1] if page.next_cursor)
+
+
+def test_hiding_a_conversation_one_is_not_in_is_not_found(
+    message_store, andrew_ref, bayko_ref, londo_ref
+):
+    conversation, _ = message_store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="hi"
+    )
+    with pytest.raises(NotFound):
+        message_store.hide_conversation(user_uuid=londo_ref.uuid, conversation_uuid=conversation)
+
+
+# --- unsending and editing a message (issue 25) ---
+
+
+def test_unsend_removes_the_text_and_the_previews_and_keeps_the_place(
+    message_store, andrew_ref, bayko_ref
+):
+    store = message_store
+    conversation, first = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="first"
+    )
+    oops = store.create_message(conversation_uuid=conversation, sender=andrew_ref, text="oops")
+
+    unsent = store.unsend_message(
+        user_uuid=andrew_ref.uuid, conversation_uuid=conversation, message_uuid=oops.message_uuid
+    )
+    again = store.unsend_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=conversation,
+        message_uuid=oops.message_uuid,
+        sort_key=oops.sort_key,
+    )
+
+    assert unsent.unsent and unsent.text == "" and again == unsent
+    stored = store.list_messages(conversation_uuid=conversation).items
+    assert [(m.message_uuid, m.text, m.unsent) for m in stored] == [
+        (oops.message_uuid, "", True),
+        (first.message_uuid, "first", False),
+    ]
+    for someone in (andrew_ref, bayko_ref):
+        entry = entry_of(store, someone, conversation)
+        assert entry.last_message == "" and entry.last_message_unsent
+    assert unread(store, bayko_ref) == ({conversation: 2}, 1)  # counts stay right
+
+
+def test_unsend_of_an_older_message_leaves_the_previews(message_store, andrew_ref, bayko_ref):
+    store = message_store
+    conversation, first = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="first"
+    )
+    store.create_message(conversation_uuid=conversation, sender=bayko_ref, text="reply")
+
+    store.unsend_message(
+        user_uuid=andrew_ref.uuid, conversation_uuid=conversation, message_uuid=first.message_uuid
+    )
+
+    assert entry_of(store, andrew_ref, conversation).last_message == "reply"
+    assert texts(store, conversation) == ["reply", ""]
+    # The next message after an unsent last one is shown normally.
+
+
+def test_a_forged_unsend_or_edit_of_anothers_message_is_not_found_and_changes_nothing(
+    message_store, andrew_ref, bayko_ref, londo_ref
+):
+    store = message_store
+    conversation, message = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="mine"
+    )
+    for forger in (bayko_ref, londo_ref):
+        for sort_key in (None, message.sort_key):
+            with pytest.raises(NotFound):
+                store.unsend_message(
+                    user_uuid=forger.uuid,
+                    conversation_uuid=conversation,
+                    message_uuid=message.message_uuid,
+                    sort_key=sort_key,
+                )
+            with pytest.raises(NotFound):
+                store.edit_message(
+                    user_uuid=forger.uuid,
+                    conversation_uuid=conversation,
+                    message_uuid=message.message_uuid,
+                    text="forged",
+                    now=message.created_at,
+                    sort_key=sort_key,
+                )
+    with pytest.raises(NotFound):  # a right uuid at a wrong key
+        store.unsend_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=conversation,
+            message_uuid=message.message_uuid,
+            sort_key=format_sort_key(START),
+        )
+    assert texts(store, conversation) == ["mine"]
+    assert entry_of(store, bayko_ref, conversation).last_message == "mine"
+
+
+def test_edit_within_the_window_replaces_the_text_and_the_preview(
+    message_store, andrew_ref, bayko_ref
+):
+    store = message_store
+    conversation, message = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="teh typo"
+    )
+    later = message.created_at + timedelta(seconds=899)
+
+    edited = store.edit_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=conversation,
+        message_uuid=message.message_uuid,
+        text="the typo",
+        now=later,
+    )
+    again = store.edit_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=conversation,
+        message_uuid=message.message_uuid,
+        text="the typo",
+        now=later + timedelta(seconds=1),
+        sort_key=message.sort_key,
+    )
+
+    assert edited.text == "the typo" and edited.edited_at == later and again == edited
+    [stored] = store.list_messages(conversation_uuid=conversation).items
+    assert stored == edited
+    assert entry_of(store, bayko_ref, conversation).last_message == "the typo"
+
+
+@pytest.mark.parametrize("use_sort_key", [False, True])
+def test_edit_after_the_window_or_of_an_unsent_message_is_refused(
+    message_store, andrew_ref, bayko_ref, use_sort_key, settings
+):
+    settings.EDIT_WINDOW_SECONDS = 60
+    store = message_store
+    conversation, message = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="hello"
+    )
+    sort_key = message.sort_key if use_sort_key else None
+
+    def edit(now):
+        return store.edit_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=conversation,
+            message_uuid=message.message_uuid,
+            text="changed",
+            now=now,
+            sort_key=sort_key,
+        )
+
+    late = message.created_at + timedelta(seconds=61)
+    if use_sort_key:
+        with pytest.raises(NotEditable):
+            edit(late)
+    else:  # without its key the store looks inside the window only: not found there
+        with pytest.raises((NotEditable, NotFound)):
+            edit(late)
+    store.unsend_message(
+        user_uuid=andrew_ref.uuid, conversation_uuid=conversation, message_uuid=message.message_uuid
+    )
+    with pytest.raises(NotEditable):
+        edit(message.created_at + timedelta(seconds=1))
+    assert texts(store, conversation) == [""]
+
+
+def test_an_edit_racing_an_unsend_never_brings_the_text_back(
+    message_store, andrew_ref, bayko_ref, monkeypatch
+):
+    """The unsend commits between the edit's read and its write: the edit's condition, not
+    its read, must refuse it."""
+    store = message_store
+    conversation, message = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="secret"
+    )
+    raced = after_first_call(
+        monkeypatch,
+        type(store),
+        "_own_message",
+        lambda: store.unsend_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=conversation,
+            message_uuid=message.message_uuid,
+        ),
+    )
+
+    with pytest.raises(NotEditable):
+        store.edit_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=conversation,
+            message_uuid=message.message_uuid,
+            text="secret, edited",
+            now=message.created_at,
+        )
+
+    assert raced and texts(store, conversation) == [""]
+    for someone in (andrew_ref, bayko_ref):
+        assert entry_of(store, someone, conversation).last_message == ""
+
+
+def test_an_unsend_racing_a_new_message_keeps_both_right(
+    message_store, andrew_ref, bayko_ref, monkeypatch
+):
+    """A new message commits between the unsend's read and its write: the previews must end
+    on the new message, and no entry may be written where the old one was."""
+    store = message_store
+    conversation, message = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="oops"
+    )
+    newer = after_first_call(
+        monkeypatch,
+        type(store),
+        "_own_message",
+        lambda: store.create_message(conversation_uuid=conversation, sender=bayko_ref, text="new"),
+    )
+    store.unsend_message(
+        user_uuid=andrew_ref.uuid, conversation_uuid=conversation, message_uuid=message.message_uuid
+    )
+
+    assert texts(store, conversation) == ["new", ""]  # newest first
+    for someone in (andrew_ref, bayko_ref):
+        entry = entry_of(store, someone, conversation)
+        assert (entry.last_message, entry.sort_key) == ("new", newer[0].sort_key)
+        assert not entry.last_message_unsent
+        page = store.list_conversations(user_uuid=someone.uuid)
+        assert [e.conversation_uuid for e in page.items] == [conversation]
+
+
+def test_list_changed_messages_tells_a_page_that_older_messages_changed(
+    message_store, andrew_ref, bayko_ref
+):
+    store = message_store
+    conversation, first = store.create_conversation(
+        sender=andrew_ref, recipient=bayko_ref, text="first"
+    )
+    second = store.create_message(conversation_uuid=conversation, sender=bayko_ref, text="two")
+    since = datetime.now(UTC)
+    assert store.list_changed_messages(conversation_uuid=conversation, since=since) == ()
+
+    store.unsend_message(
+        user_uuid=bayko_ref.uuid, conversation_uuid=conversation, message_uuid=second.message_uuid
+    )
+    store.edit_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=conversation,
+        message_uuid=first.message_uuid,
+        text="first!",
+        now=datetime.now(UTC),
+    )
+
+    changed = store.list_changed_messages(conversation_uuid=conversation, since=since)
+    assert [(m.message_uuid, m.text, m.unsent) for m in changed] == [
+        (second.message_uuid, "", True),
+        (first.message_uuid, "first!", False),
+    ]
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert store.list_changed_messages(conversation_uuid=conversation, since=later) == ()

@@ -255,3 +255,70 @@ def test_the_lambda_runs_without_django(moto_endpoint, andrew_ref, bayko_ref):
     groups = groups_by_owner(store, group_uuid)
     assert {g.last_message for g in groups.values()} == {"from the old app"}
     assert groups[bayko_ref.uuid].unread == 2
+
+
+def test_edits_and_unsends_of_older_messages_move_nothing(store, andrew_ref, bayko_ref):
+    group_uuid, first = store.create_conversation(sender=andrew_ref, recipient=bayko_ref, text="hi")
+    store.create_message(conversation_uuid=group_uuid, sender=bayko_ref, text="hello")
+    start = len(read_stream(store))
+    store.edit_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=group_uuid,
+        message_uuid=first.message_uuid,
+        text="hi!",
+        now=first.created_at + timedelta(seconds=5),
+        sort_key=first.sort_key,
+    )
+    store.unsend_message(
+        user_uuid=andrew_ref.uuid,
+        conversation_uuid=group_uuid,
+        message_uuid=first.message_uuid,
+        sort_key=first.sort_key,
+    )
+    records = read_stream(store)[start:]
+    modified = [r for r in records if r["eventName"] == "MODIFY"]
+    assert {r["dynamodb"]["Keys"]["pk"]["S"] for r in modified} == {f"MSG#{group_uuid}"}
+    before = items(store)
+
+    summary = lambda_handler({"Records": records}, None)
+
+    assert items(store) == before
+    assert summary["moved"] == 0
+
+
+@pytest.mark.parametrize("change", ["edit", "unsend"])
+def test_a_message_changed_before_its_record_is_handled_shows_as_it_is_now(
+    store, andrew_ref, bayko_ref, change
+):
+    group_uuid, first = store.create_conversation(sender=andrew_ref, recipient=bayko_ref, text="hi")
+    start = len(read_stream(store))
+    sort_key = later(first, 1)
+    write_like_the_original(store, group_uuid, andrew_ref, "s3cret typo", sort_key)
+    # The app changes it before the handler has moved the inboxes to it.
+    if change == "edit":
+        store.edit_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=group_uuid,
+            message_uuid=f"legacy-{sort_key}",
+            text="fixed",
+            now=first.created_at + timedelta(minutes=1, seconds=5),
+            sort_key=sort_key,
+        )
+    else:
+        store.unsend_message(
+            user_uuid=andrew_ref.uuid,
+            conversation_uuid=group_uuid,
+            message_uuid=f"legacy-{sort_key}",
+            sort_key=sort_key,
+        )
+
+    summary = lambda_handler({"Records": read_stream(store)[start:]}, None)
+
+    assert summary["moved"] == 1
+    for entry in groups_by_owner(store, group_uuid).values():
+        assert entry.sort_key == sort_key
+        if change == "edit":
+            assert (entry.last_message, entry.last_message_unsent) == ("fixed", False)
+        else:
+            assert (entry.last_message, entry.last_message_unsent) == ("", True)
+    assert "s3cret" not in json.dumps(items(store))

@@ -102,12 +102,18 @@ def fragment(response) -> Element:
     """A poll's answer, parsed: the live form's fields and the out-of-band elements."""
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "text/html; charset=utf-8"
-    return parse_html(response.content.decode())
+    return parse_html(same_csrf(response.content.decode()))
 
 
 def page_tree(response) -> Element:
     assert response.status_code == 200, response.content
-    return parse_html(response.content.decode())
+    return parse_html(same_csrf(response.content.decode()))
+
+
+def same_csrf(html: str) -> str:
+    """The page with its CSRF tokens alike: Django masks the token anew in every response, so
+    the same form (a message's Unsend) differs only there between a page and a poll."""
+    return re.sub(r'(name="csrfmiddlewaretoken" value=")[^"]*"', r'\1csrf"', html)
 
 
 def descendants(node: Element) -> Iterator[Element]:
@@ -182,10 +188,19 @@ def messages_in(node: Element) -> list[Element]:
     return [item for item in node.children if "data-message-uuid" in attrs(item)]
 
 
+def outside_actions(node: Element) -> Iterator[Element]:
+    """The descendants of a message but its own controls (Unsend, Edit: `.msg-actions`)."""
+    for child in node.children:
+        if isinstance(child, Element) and "msg-actions" not in (attrs(child).get("class") or ""):
+            yield child
+            yield from outside_actions(child)
+
+
 def message_fields(item: Element) -> dict[str, object]:
     """A message as the person sees it (`_messages.html`)."""
     assert item.name == "li"
-    assert not [e for e in descendants(item) if e.name not in {"div", "p", "span", "time"}]
+    shown = [e for e in outside_actions(item) if e.name not in {"div", "p", "span", "time"}]
+    assert not shown, "only text in a message, its Unsend and Edit controls apart"
     return {
         "uuid": attrs(item)["data-message-uuid"],
         "author": text(one(item, "msg-author")),

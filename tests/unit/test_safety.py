@@ -33,7 +33,9 @@ def unread_of(store: InMemoryStore, user, group) -> int:
 
 
 def textarea(html: str) -> str:
-    return re.search(r"<textarea[^>]*>\n?(.*?)</textarea>", html, flags=re.S).group(1)
+    """The reply box's text (not an Edit box's, under one's own messages)."""
+    box = r"<textarea[^>]*data-compose-text[^>]*>\n?(.*?)</textarea>"
+    return re.search(box, html, flags=re.S).group(1)
 
 
 def block(client, user, *, next_url="/messages/"):

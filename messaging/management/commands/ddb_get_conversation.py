@@ -3,15 +3,16 @@ from django.template.defaultfilters import pluralize
 
 from cruddur.commands import AwsCommand
 from cruddur.request_cost import track_usage
-from messaging.domain import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from messaging.domain import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Message
 from messaging.seed import SEED_CONVERSATION_UUID
 from messaging.store import get_store
 
 
 class Command(AwsCommand):
     help = (
-        "Print a conversation's messages, oldest first: sender, time (UTC) and text, "
-        "then the read capacity the queries cost (access pattern A)."
+        "Print a conversation's messages, oldest first: sender, time (UTC) and text ("
+        "'Message unsent' for an unsent one, '(edited HH:MM:SS)' after an edited one), then "
+        "the read capacity the queries cost (access pattern A)."
     )
 
     def add_arguments(self, parser):
@@ -54,7 +55,7 @@ class Command(AwsCommand):
             raise CommandError(f"No messages in conversation {conversation_uuid}.")
         for message in reversed(messages):
             when = message.created_at.strftime("%Y-%m-%d %H:%M:%S")
-            self.stdout.write(f"{message.sender.handle:<14}{when:<21}{message.text}")
+            self.stdout.write(f"{message.sender.handle:<14}{when:<21}{shown(message)}")
         more = " (older messages: use --all)" if cursor and not all_pages else ""
         self.stdout.write(
             self.style.SUCCESS(
@@ -63,3 +64,12 @@ class Command(AwsCommand):
                 f"{usage.read_units:g} RCU ({usage.bytes_read} bytes, {usage.capacity_source})."
             )
         )
+
+
+def shown(message: Message) -> str:
+    """A message's line as the pages show it: unsent ones keep no text, edits are marked."""
+    if message.unsent:
+        return "Message unsent"
+    if message.edited_at is not None:
+        return f"{message.text} (edited {message.edited_at:%H:%M:%S})"
+    return message.text

@@ -37,7 +37,8 @@ class Command(AwsCommand):
             when = entry.last_message_at.strftime("%Y-%m-%d %H:%M:%S")
             unread = f"  [{entry.unread} unread]" if entry.unread else ""
             other = f"@{entry.other_user.handle}"
-            line = f"{entry.conversation_uuid}  {other:<14}{when}  {entry.last_message[:60]}"
+            last = "Message unsent" if entry.last_message_unsent else entry.last_message[:60]
+            line = f"{entry.conversation_uuid}  {other:<14}{when}  {last}"
             self.stdout.write(line + unread)
         self.stdout.write(
             self.style.SUCCESS(
