@@ -33,6 +33,7 @@ COPY manage.py ./
 COPY cruddur/ cruddur/
 COPY users/ users/
 COPY messaging/ messaging/
+COPY notifications/ notifications/
 COPY templates/ templates/
 COPY static/ static/
 COPY deploy/entrypoint.sh deploy/gunicorn.conf.py deploy/

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     password = make_password(PASSWORD)  # hashed once: PBKDF2 per user would dominate
     User.objects.bulk_create(
         User(uuid=ref.uuid, handle=ref.handle, display_name=ref.display_name,
-             email=f"{ref.handle}@example.com", password=password)
+             email=f"{ref.handle}@example.com", email_verified=True, password=password)
         for ref in dataset.users
     )  # fmt: skip
     store = get_dynamo_store()  # DynamoDB whatever MESSAGE_STORE says: the emulator's data

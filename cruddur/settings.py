@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "cruddur",  # the deploy checks (cruddur/checks.py)
     "users",
     "messaging",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -417,3 +418,14 @@ LOGGING["loggers"]["django.contrib.auth"] = {
 # The sender of every email; with SES, an address or domain verified in SES.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cruddur <no-reply@cruddur.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL  # Django's error reports, if ADMINS is ever set
+# The site's address as people reach it, for links in emails sent outside a request (the
+# unread-message emails of `notify_emails`); https in production.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Emails about unread messages (notifications/, README "Email when away"): a message unread this
+# long (unless the person chose another delay in Settings) brings one email per conversation;
+# `notify_emails` looks for due ones every NOTIFY_INTERVAL_SECONDS. NOTIFY_EMAIL_TEXT=false
+# leaves the messages' text out of the emails (who wrote, how many, and the link stay).
+NOTIFY_DELAY_SECONDS = env.int("NOTIFY_DELAY_SECONDS", default=600)
+NOTIFY_INTERVAL_SECONDS = env.float("NOTIFY_INTERVAL_SECONDS", default=30)
+NOTIFY_EMAIL_TEXT = env.bool("NOTIFY_EMAIL_TEXT", default=True)

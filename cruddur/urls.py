@@ -11,6 +11,7 @@ urlpatterns = [
     path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/", include("users.urls")),
     path("messages/", include("messaging.urls")),
+    path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -22,9 +22,10 @@ from django.utils import timezone
 
 from cruddur import limits, metrics
 from cruddur.uuids import parse_uuid
+from notifications import services as notifications
 from users import services as user_services
 from users.models import User
-from users.profiles import current_profiles
+from users.profiles import Profile, current_profiles
 
 from . import policy, selectors, view_models
 from .access import get_participants_for_member
@@ -107,9 +108,9 @@ def _check_may_send(
     recipient_uuid: str,
     starting: bool,
     already_talking: Callable[[], bool] = lambda: True,
-) -> None:
+) -> Profile:
     """SendRefused unless `sender` may write to the recipient (the policy; the limits are
-    `_counted_send`'s).
+    `_counted_send`'s); else the recipient's profile as committed now.
 
     Costs one indexed SQL query (the two profiles as committed now, never the cache) and no
     DynamoDB request, except `already_talking` when the recipient's setting makes it matter.
@@ -127,6 +128,7 @@ def _check_may_send(
     if refused:
         _refuse(refused.code)
         raise SendRefused(refused.message)
+    return found[recipient_key]
 
 
 def _counted_send(
@@ -180,7 +182,7 @@ def send_message(
     text = clean_message_text(text)
     participants = get_participants_for_member(user=sender, conversation_uuid=conversation_uuid)
     other = participants[0].other_user.uuid
-    _check_may_send(sender=sender, recipient_uuid=other, starting=False)
+    recipient = _check_may_send(sender=sender, recipient_uuid=other, starting=False)
     message = _counted_send(
         sender=sender,
         starting=False,
@@ -193,8 +195,20 @@ def send_message(
             idempotency_key=idempotency_key,
         ),
     )
+    _after_send(message, recipient_uuid=other, recipient=recipient)
     _announce(message, [entry.owner_uuid for entry in participants])
     return message
+
+
+def _after_send(message: Message, *, recipient_uuid: str, recipient: Profile) -> None:
+    """The recipient's email about unread messages, due after their delay (one SQL write at
+    most; none for a resubmitted form, whose message was noted when it was stored)."""
+    if not message.replayed:
+        notifications.note_unread(
+            recipient_uuid=recipient_uuid,
+            conversation_uuid=message.conversation_uuid,
+            after=recipient.email_unread_after,
+        )
 
 
 def start_conversation(
@@ -207,7 +221,7 @@ def start_conversation(
     as for `send_message`, and SendRefused as there (also to oneself).
     """
     text = clean_message_text(text)
-    _check_may_send(
+    profile = _check_may_send(
         sender=sender,
         recipient_uuid=str(recipient.uuid),
         starting=True,
@@ -226,6 +240,7 @@ def start_conversation(
             idempotency_key=idempotency_key,
         )[1],
     )
+    _after_send(message, recipient_uuid=str(recipient.uuid), recipient=profile)
     _announce(message, [str(sender.uuid), str(recipient.uuid)])
     return message.conversation_uuid
 
@@ -246,6 +261,9 @@ def hide_conversation(*, user: User, conversation_uuid: str) -> None:
     Idempotent: the same form twice hides it once."""
     own = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)[0]
     get_store().hide_conversation(user_uuid=own.owner_uuid, conversation_uuid=own.conversation_uuid)
+    notifications.conversation_read(
+        user_uuid=own.owner_uuid, conversation_uuid=own.conversation_uuid
+    )
     # The person's other pages show their inbox (and its unread count): they look again.
     publish_change([own.owner_uuid], Change(own.conversation_uuid, own.sort_key))
 
@@ -396,6 +414,7 @@ def _record_reading(*, owner_uuid: str, conversation_uuid: str, sort_key: str, u
             error,
         )
         return False
+    notifications.conversation_read(user_uuid=owner_uuid, conversation_uuid=conversation_uuid)
     # The person's other pages show the unread count: they look again.
     publish_change([owner_uuid], Change(conversation_uuid, sort_key))
     return True

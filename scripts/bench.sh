@@ -14,4 +14,6 @@ if ! bash scripts/ensure-postgres.sh >/dev/null 2>&1; then
 fi
 
 export BENCH_COMMAND="make bench${*:+ (python -m bench.run $*)}"
-exec .venv/bin/python -m bench.run --database "$database" "$@"
+.venv/bin/python -m bench.run --database "$database" "$@"
+# The emails about unread messages: a send's SQL, the worker's rate (docs/BENCHMARKS.md).
+BENCH_COMMAND="make bench (python -m bench.notify)" .venv/bin/python -m bench.notify --database "$database"

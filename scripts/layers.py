@@ -28,7 +28,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("cruddur", "messaging", "users")
+PACKAGES = ("cruddur", "messaging", "notifications", "users")
 LAYERS = ("entry", "rules", "store", "adapters", "base")
 BACKENDS = ("messaging.dynamo", "messaging.memory")
 MAY_NAME_BACKENDS = ("*/management/commands/*", "messaging/stream.py", "cruddur/settings.py")
@@ -60,6 +60,7 @@ PLACES = (
     ("cruddur/aws.py", "adapters"),
     ("cruddur/cache.py", "adapters"),
     ("cruddur/database.py", "adapters"),
+    ("notifications/models.py", "adapters"),
     ("messaging/domain.py", "base"),
     ("messaging/errors.py", "base"),
     ("messaging/timestamps.py", "base"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: the emulator (devtools/emulator.py: moto's server for DynamoDB, Streams and
-# Cognito), migrations, seed data, Django. Ctrl-C, or a SIGTERM to this script or to its `make`
+# Cognito), migrations, seed data, Django, and the email worker (notify_emails). Ctrl-C, or a SIGTERM to this script or to its `make`
 # (which passes SIGTERM on to this script alone), stops both servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,15 +61,20 @@ echo "Emulator: ${AWS_ENDPOINT_URL}  user pool: ${AWS_COGNITO_USER_POOL_ID}  (Ct
 # runs no trap until a foreground child ends. A SIGTERM to uvicorn's reloader ends its server
 # process first; the EXIT trap then stops the emulator.
 server_pid=
+worker_pid=
 stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in $server_pid $worker_pid; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   exit "$1"
 }
 trap 'stop_server 130' INT
 trap 'stop_server 143' TERM
+# The worker that sends the emails about unread messages (README "Email when away"); with the
+# console email backend of .env.example they print here, NOTIFY_DELAY_SECONDS after a message.
+$PY manage.py notify_emails &
+worker_pid=$!
 # The ASGI server (DESIGN.md): the pages, and the event streams that hold no thread while open.
 # WhiteNoise serves the static files; --reload restarts on code changes like runserver did.
 $PY -m uvicorn cruddur.asgi:application --host "${DJANGO_ADDR%:*}" --port "${DJANGO_ADDR##*:}" \
@@ -77,3 +82,4 @@ $PY -m uvicorn cruddur.asgi:application --host "${DJANGO_ADDR%:*}" --port "${DJA
   --reload --reload-dir cruddur --reload-dir messaging --reload-dir users &
 server_pid=$!
 wait "$server_pid"
+stop_server $?  # the server ended on its own: the worker goes too

@@ -53,7 +53,7 @@ class UserAdmin(BaseUserAdmin):
                 ]
             },
         ),
-        ("Messages", {"fields": ["who_may_start"]}),
+        ("Messages", {"fields": ["who_may_start", "email_unread", "email_unread_delay"]}),
         (
             "Permissions",
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},

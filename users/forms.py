@@ -3,6 +3,7 @@ import zoneinfo
 from functools import cache
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import (
     AuthenticationForm,
     BaseUserCreationForm,
@@ -12,7 +13,7 @@ from django.contrib.auth.forms import (
 )
 
 from . import names, reauth
-from .models import User, WhoMayStart, visible_text
+from .models import EMAIL_UNREAD_DELAYS, User, WhoMayStart, visible_text
 
 
 @cache
@@ -199,21 +200,45 @@ def _same_address(stored: str, typed: str) -> bool:
     )
 
 
+def _delay_label(seconds: int) -> str:
+    """300 -> "5 minutes", 3600 -> "1 hour"."""
+    for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable: every whole number of seconds is some seconds")
+
+
 class MessagingSettingsForm(forms.ModelForm):
-    """Who may start a conversation with me."""
+    """Who may start a conversation with me; emails about unread messages, and after how long."""
 
     class Meta:
         model = User
-        fields = ["who_may_start"]
+        fields = ["who_may_start", "email_unread", "email_unread_delay"]
         widgets = {"who_may_start": forms.RadioSelect}
-        labels = {"who_may_start": "Who may start a conversation with you"}
+        labels = {
+            "who_may_start": "Who may start a conversation with you",
+            "email_unread": "Email me about unread messages",
+            "email_unread_delay": "Send the email when a message is unread for",
+        }
         help_texts = {
-            "who_may_start": "People you blocked can never write to you, whatever you choose."
+            "who_may_start": "People you blocked can never write to you, whatever you choose.",
+            "email_unread": "One email per conversation, then nothing more until you read it.",
+            "email_unread_delay": "",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["who_may_start"].choices = WhoMayStart.choices  # no empty choice
+        default = settings.NOTIFY_DELAY_SECONDS
+        self.fields["email_unread_delay"] = forms.TypedChoiceField(
+            label=self.Meta.labels["email_unread_delay"],
+            choices=[("", f"{_delay_label(default)} (the default)")]
+            + [(s, _delay_label(s)) for s in EMAIL_UNREAD_DELAYS if s != default],
+            coerce=int,
+            empty_value=None,
+            required=False,
+        )
 
 
 class AdminUserCreationForm(HandleUniqueMixin, BaseUserCreationForm):

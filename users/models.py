@@ -85,6 +85,11 @@ class WhoMayStart(models.TextChoices):
     KNOWN = "known", "Only people I already have a conversation with"
 
 
+# The delays a person may choose for the emails about unread messages (seconds), besides the
+# site's NOTIFY_DELAY_SECONDS.
+EMAIL_UNREAD_DELAYS = (5 * 60, 10 * 60, 30 * 60, 60 * 60, 4 * 60 * 60)
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     # The uuid is the user's id everywhere, DynamoDB items included, so it never changes.
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -144,6 +149,20 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=10,
         choices=WhoMayStart,
         default=WhoMayStart.EVERYONE,
+    )
+
+    # Emails about unread messages (notifications/): on unless turned off here or by the
+    # one-click link in such an email; after how long, if not the site's NOTIFY_DELAY_SECONDS.
+    email_unread = models.BooleanField(
+        "email me about unread messages",
+        default=True,
+        help_text="One email per conversation when a message stays unread, with a link to it.",
+    )
+    email_unread_delay = models.PositiveIntegerField(
+        "after",
+        null=True,
+        blank=True,
+        help_text="Seconds a message stays unread before the email; empty: the site's default.",
     )
 
     objects = UserManager()

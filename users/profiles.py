@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -40,6 +41,9 @@ class Profile:
     blocked: frozenset[str]  # the uuids of the people this user blocked
     who_may_start: str  # a WhoMayStart value
     is_deleted: bool = False  # they deleted their account (the row stays, scrubbed)
+    # Seconds a message to them may stay unread before an email about it; None: no email
+    # (turned off, no verified address, inactive or deleted). notifications/ reads it on sends.
+    email_unread_after: int | None = None
 
     @property
     def only_known(self) -> bool:
@@ -50,8 +54,13 @@ class Profile:
         return str(user_uuid) in self.blocked
 
 
+# The cached tuple's shape is in the key: a deploy that changes `_cached` starts new keys,
+# never reading a tuple of the old shape that tasks of the previous release still write.
+_SHAPE = 2  # 2: with email_unread_after
+
+
 def _key(user_uuid: uuid.UUID) -> str:
-    return f"profile:{{names}}:{user_uuid}"
+    return f"profile{_SHAPE}:{{names}}:{user_uuid}"
 
 
 def _cached(profile: Profile | None) -> tuple:
@@ -64,14 +73,17 @@ def _cached(profile: Profile | None) -> tuple:
         tuple(sorted(profile.blocked)),
         profile.who_may_start,
         profile.is_deleted,
+        profile.email_unread_after,
     )
 
 
 def _from_cache(value: tuple) -> Profile | None:
     if not value:
         return None
-    handle, display_name, is_active, blocked, who_may_start, is_deleted = value
-    return Profile(handle, display_name, is_active, frozenset(blocked), who_may_start, is_deleted)
+    handle, display_name, is_active, blocked, who_may_start, is_deleted, email_after = value
+    return Profile(
+        handle, display_name, is_active, frozenset(blocked), who_may_start, is_deleted, email_after
+    )
 
 
 def profiles(user_uuids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
@@ -130,11 +142,16 @@ def current_profiles(
     return found
 
 
-_PROFILE_FIELDS = ("uuid", "handle", "display_name", "is_active", "who_may_start", "deleted_at")
+_PROFILE_FIELDS = (
+    *("uuid", "handle", "display_name", "is_active", "who_may_start", "deleted_at"),
+    *("email", "email_verified", "email_unread", "email_unread_delay"),
+)
 
 
 def _profile(fields, blocked: Iterable[str]) -> Profile:
-    handle, display_name, is_active, who_may_start, deleted_at = fields
+    handle, display_name, is_active, who_may_start, deleted_at, *email = fields
+    address, verified, wanted, delay = email
+    may_email = is_active and deleted_at is None and verified and bool(address) and wanted
     return Profile(
         handle,
         display_name,
@@ -142,6 +159,7 @@ def _profile(fields, blocked: Iterable[str]) -> Profile:
         frozenset(blocked),
         who_may_start,
         is_deleted=deleted_at is not None,
+        email_unread_after=(delay or settings.NOTIFY_DELAY_SECONDS) if may_email else None,
     )
 
 

@@ -62,10 +62,21 @@ def update_profile(
     return email_changed
 
 
-def set_who_may_start(*, user: User, who_may_start: str) -> None:
-    """Who may start a conversation with `user` (a WhoMayStart value)."""
+def set_messaging_settings(
+    *, user: User, who_may_start: str, email_unread: bool, email_unread_delay: int | None
+) -> None:
+    """Who may start a conversation with `user` (a WhoMayStart value); whether they get emails
+    about unread messages, and after how long (None: the site's NOTIFY_DELAY_SECONDS)."""
     user.who_may_start = who_may_start
-    user.save(update_fields=["who_may_start"])
+    user.email_unread = email_unread
+    user.email_unread_delay = email_unread_delay
+    user.save(update_fields=["who_may_start", "email_unread", "email_unread_delay"])
+
+
+def set_email_unread(*, user: User, enabled: bool) -> None:
+    """Emails about unread messages on or off (the one-click link in such an email)."""
+    user.email_unread = enabled
+    user.save(update_fields=["email_unread"])
 
 
 # --- blocks ---

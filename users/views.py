@@ -103,7 +103,7 @@ class SettingsView(LoginRequiredMixin, View):
         """Write a valid section; True if the email address changed (its link is to send)."""
         if section == "profile":
             return services.update_profile(user=user, **form.profile_fields())
-        services.set_who_may_start(user=user, who_may_start=form.cleaned_data["who_may_start"])
+        services.set_messaging_settings(user=user, **form.cleaned_data)
         return False
 
     def send_link_again(self, request):

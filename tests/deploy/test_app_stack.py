@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode
+from django.conf import settings
 from django.core.management import load_command_class
 
 from deploy import deploy
@@ -51,8 +52,12 @@ REQUIRED_ENVIRONMENT = {
     "REDIS_URL": None,
     "DDB_MESSAGE_TABLE": None,
     "AWS_DEFAULT_REGION": None,
+    "SITE_URL": None,
+    "DEFAULT_FROM_EMAIL": None,
 }
 REQUIRED_SECRETS = {"SECRET_KEY", "DATABASE_PASSWORD"}
+# Secrets given only when a parameter names them: the secret's name, its condition, its parameter.
+OPTIONAL_SECRETS = {"EMAIL_URL": ("HasEmailUrl", "EmailUrlSecretArn")}
 # Variables the containers are given that the app does not read yet, each with why. An entry
 # the app starts reading fails test_the_app_reads_every_variable_it_is_given: remove it then.
 NOT_READ_YET: dict[str, str] = {}
@@ -94,6 +99,20 @@ def containers(template: dict) -> dict[str, dict]:
         for definition in resources_of(template, "AWS::ECS::TaskDefinition").values()
         for container in definition["Properties"]["ContainerDefinitions"]
     }
+
+
+def present(items: list) -> list:
+    """A list's items as CloudFormation may make them: an item written
+    `Fn::If [condition, item, AWS::NoValue]` is there when its condition holds, taken here as
+    the item."""
+    found = []
+    for item in items:
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            _, when_true, when_false = item["Fn::If"]
+            assert when_false == {"Ref": "AWS::NoValue"}, item
+            item = when_true
+        found.append(item)
+    return found
 
 
 def uvicorn_option(name: str) -> int:
@@ -145,7 +164,8 @@ def test_event_streams_go_to_the_events_service_and_pages_to_gunicorn(template):
         (service,) = [
             s
             for s in services.values()
-            if ref(s["Properties"]["LoadBalancers"][0]["TargetGroupArn"]) == target_group
+            if s["Properties"].get("LoadBalancers")
+            and ref(s["Properties"]["LoadBalancers"][0]["TargetGroupArn"]) == target_group
         ]
         definition = definitions[ref(service["Properties"]["TaskDefinition"])]
         (container,) = definition["Properties"]["ContainerDefinitions"]
@@ -273,15 +293,18 @@ def test_the_execution_role_reads_exactly_the_secrets_the_containers_get(templat
         return ref(value)
 
     injected = {
-        secret(s["ValueFrom"]) for c in containers(template).values() for s in c.get("Secrets", [])
+        secret(s["ValueFrom"])
+        for c in containers(template).values()
+        for s in present(c.get("Secrets", []))
     }
     readable = {
         secret(resource)
         for name, statement in policy_statements(template)
         if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
-        for resource in as_list(statement["Resource"])
+        for resource in present(as_list(statement["Resource"]))
     }
-    assert injected == readable == {"SecretKey", "Database.MasterUserSecret.SecretArn"}
+    optional = {parameter for _, parameter in OPTIONAL_SECRETS.values()}
+    assert injected == readable == {"SecretKey", "Database.MasterUserSecret.SecretArn"} | optional
 
 
 def test_the_tasks_may_read_the_database_secret_again_after_a_rotation(template):
@@ -303,7 +326,7 @@ def test_the_tasks_may_read_the_database_secret_again_after_a_rotation(template)
 
 def test_every_container_gets_the_same_complete_environment(template):
     everything = containers(template)
-    assert set(everything) == {"web", "events", "migrate", "housekeeping"}
+    assert set(everything) == {"web", "events", "migrate", "housekeeping", "notify"}
     first, *others = everything.values()
     for container in others:
         assert container["Environment"] == first["Environment"], container["Name"]
@@ -318,8 +341,10 @@ def test_every_container_gets_the_same_complete_environment(template):
     assert re.fullmatch(
         r"postgres://[a-z]+@[^:/@]+:[^/@]+/[a-z]+(\?.*)?", database_url
     )  # no password
-    secrets = {s["Name"]: s["ValueFrom"] for s in first["Secrets"]}
-    assert set(secrets) == REQUIRED_SECRETS
+    always = {s["Name"]: s["ValueFrom"] for s in first["Secrets"] if "Name" in s}
+    assert set(always) == REQUIRED_SECRETS
+    secrets = {s["Name"]: s["ValueFrom"] for s in present(first["Secrets"])}
+    assert set(secrets) == REQUIRED_SECRETS | set(OPTIONAL_SECRETS)
     assert secrets["DATABASE_PASSWORD"]["Fn::Sub"].endswith(":password::")  # the JSON key
 
 
@@ -328,7 +353,7 @@ def test_the_app_reads_every_variable_it_is_given(template):
     given = {
         item["Name"]
         for container in containers(template).values()
-        for item in container["Environment"] + container["Secrets"]
+        for item in present(container["Environment"] + container["Secrets"])
     }
     unread = {name for name in given if f'"{name}"' not in source}
     assert unread == set(NOT_READ_YET)
@@ -394,6 +419,8 @@ def holds(template: dict, condition: str, parameters: dict[str, str]) -> bool:
         if function == "Fn::Equals":
             left, right = (resolve(template, a, parameters) for a in argument)
             return left == right
+        if function == "Fn::And":
+            return all(truth(a) for a in argument)
         if function == "Condition":
             return holds(template, argument, parameters)
         raise AssertionError(f"not evaluated here: {function}")
@@ -416,6 +443,7 @@ def test_the_migrate_image_follows_migrate_image_tag_and_nothing_else_does(templ
         "events": "REPOSITORY:old",
         "migrate": "REPOSITORY:new",
         "housekeeping": "REPOSITORY:old",
+        "notify": "REPOSITORY:old",
     }
     # Not set (a stack made before it existed, or by hand): everything runs ImageTag.
     assert set(images(ImageTag="old").values()) == {"REPOSITORY:old"}
@@ -442,3 +470,80 @@ def test_housekeeping_runs_every_15_minutes_with_the_ops_role(template):
         if "ecs:RunTask" in as_list(statement["Action"])
     ]
     assert runs == [properties["Target"]["EcsParameters"]["TaskDefinitionArn"]]
+
+
+def test_the_email_workers_run_notify_emails_with_the_web_role(template):
+    (name,) = [
+        n
+        for n, s in resources_of(template, "AWS::ECS::Service").items()
+        if s["Properties"]["ServiceName"] == "notify"
+    ]
+    properties = template["Resources"][name]["Properties"]
+    assert "LoadBalancers" not in properties  # a worker: no port, no target group
+    network = properties["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert [ref(g) for g in network["SecurityGroups"]] == ["TaskSecurityGroup"]  # database, cache
+    assert all(ref(s).startswith("Private") for s in network["Subnets"])
+    task = template["Resources"][ref(properties["TaskDefinition"])]["Properties"]
+    # The pages' DynamoDB reads are all it needs (Query on the table and its index): not Ops.
+    assert task["TaskRoleArn"] == {"Fn::GetAtt": ["WebTaskRole", "Arn"]}
+    (container,) = task["ContainerDefinitions"]
+    assert container["Name"] == "notify"
+    assert "PortMappings" not in container
+    python, manage, command_name, *arguments = container["Command"]
+    assert (python, manage, command_name) == ("python", "manage.py", "notify_emails")
+    command = load_command_class("notifications", command_name)
+    options = command.create_parser("manage.py", command_name).parse_args(arguments)
+    assert options.prod and not options.once  # a worker, on real AWS
+    # SIGTERM is obeyed between two emails: one never waits longer than the mail server's
+    # timeout, which must end before ECS kills the container.
+    assert container["StopTimeout"] > settings.EMAIL_TIMEOUT
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["SITE_URL"] == {"Fn::Sub": "https://${DomainName}"}
+    logs = container["LogConfiguration"]["Options"]
+    assert logs["awslogs-stream-prefix"] == "notify"
+    assert template["Outputs"]["NotifyServiceName"]["Value"] == {"Fn::GetAtt": [name, "Name"]}
+
+
+def test_the_email_workers_run_only_with_an_image_and_somewhere_to_send(template):
+    (service,) = [
+        s
+        for s in resources_of(template, "AWS::ECS::Service").values()
+        if s["Properties"]["ServiceName"] == "notify"
+    ]
+    workers = template["Parameters"]["NotifyWorkers"]
+    assert workers["Type"] == "Number"
+    assert (workers["Default"], workers["MinValue"], workers["MaxValue"]) == (1, 0, 4)
+    condition, when_true, when_false = service["Properties"]["DesiredCount"]["Fn::If"]
+    assert (ref(when_true), when_false) == ("NotifyWorkers", 0)
+    defaults = {name: p.get("Default") for name, p in template["Parameters"].items()}
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cruddur/email-AbCdEf"
+    assert re.fullmatch(template["Parameters"]["EmailUrlSecretArn"]["AllowedPattern"], secret)
+    assert holds(template, condition, {**defaults, "ImageTag": "abc", "EmailUrlSecretArn": secret})
+    assert not holds(template, condition, {**defaults, "EmailUrlSecretArn": secret})
+    assert not holds(template, condition, {**defaults, "ImageTag": "abc"})  # console only
+
+
+def test_every_site_url_is_the_site_the_load_balancer_serves(template):
+    # The links in emails are built from SITE_URL outside a request: the stack's own address.
+    site = template["Outputs"]["SiteUrl"]["Value"]
+    assert site == {"Fn::Sub": "https://${DomainName}"}
+    for name, container in containers(template).items():
+        environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert environment["SITE_URL"] == site, name
+        assert environment["DEFAULT_FROM_EMAIL"] == {"Ref": "FromEmail"}, name
+
+
+def test_email_url_is_given_only_when_its_secret_is_named(template):
+    for secret, (condition, parameter) in OPTIONAL_SECRETS.items():
+        defaults = {name: p.get("Default") for name, p in template["Parameters"].items()}
+        assert defaults[parameter] == ""  # optional: the stack works without it
+        assert not holds(template, condition, defaults)
+        for name, container in containers(template).items():
+            (optional,) = [s for s in container["Secrets"] if "Name" not in s]
+            assert optional == {
+                "Fn::If": [
+                    condition,
+                    {"Name": secret, "ValueFrom": {"Ref": parameter}},
+                    {"Ref": "AWS::NoValue"},
+                ]
+            }, name

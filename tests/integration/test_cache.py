@@ -149,8 +149,8 @@ def test_a_warm_page_reads_the_cache_with_one_mget_and_one_get(
     sent = {name: n for name, n in sent.items() if n and name not in {"hello", "info"}}
     assert sent == {"get": 1, "mget": 1}  # the session, the profiles (viewer's included)
     keys = {key.decode() for key in redis_server.client().scan_iter("t:*")}
-    assert f"t:1:profile:{{names}}:{bayko.uuid}" in keys
-    assert f"t:1:profile:{{names}}:{andrew.uuid}" in keys
+    assert f"t:1:profile2:{{names}}:{bayko.uuid}" in keys
+    assert f"t:1:profile2:{{names}}:{andrew.uuid}" in keys
 
 
 def test_the_cluster_server_refuses_keys_of_different_slots(redis_server):

@@ -158,8 +158,15 @@ INLINE = [
 
 
 def templates():
+    """The pages' templates. Not the bodies of emails (a folder `email/`): mail programs read
+    those, ignore stylesheets (so their styles are inline) and never see the site's policy."""
     folders = [ROOT / "templates", *ROOT.glob("*/templates")]
-    return sorted(p for folder in folders for p in folder.rglob("*.html") if ".venv" not in p.parts)
+    return sorted(
+        p
+        for folder in folders
+        for p in folder.rglob("*.html")
+        if ".venv" not in p.parts and "email" not in p.parent.parts
+    )
 
 
 def test_no_template_has_inline_script_or_style():

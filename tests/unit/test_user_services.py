@@ -69,10 +69,14 @@ def test_a_capitalisation_change_holds_nothing(andrew):
     assert not HandleHold.objects.exists()
 
 
-def test_set_who_may_start(andrew):
-    services.set_who_may_start(user=andrew, who_may_start=WhoMayStart.KNOWN)
+def test_set_messaging_settings(andrew):
+    services.set_messaging_settings(
+        user=andrew, who_may_start=WhoMayStart.KNOWN, email_unread=False, email_unread_delay=300
+    )
 
-    assert User.objects.get(pk=andrew.pk).who_may_start == WhoMayStart.KNOWN
+    saved = User.objects.get(pk=andrew.pk)
+    assert saved.who_may_start == WhoMayStart.KNOWN
+    assert (saved.email_unread, saved.email_unread_delay) == (False, 300)
 
 
 def test_blocking_twice_is_one_block_and_unblocking_lifts_it(andrew, bayko):
