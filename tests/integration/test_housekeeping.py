@@ -2,6 +2,7 @@
 run finding nothing, a failing chore not stopping the others; DynamoDB over in-process moto."""
 
 import io
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from cruddur.errors import ServiceError
 from messaging.dynamo import purge
+from notifications.models import UnreadNotice
 from tests.helpers import ref
 from tests.integration.cognito_pools import make_pool, person, usernames
 from users import cognito
@@ -69,6 +71,13 @@ def accumulated(make_user):
     now = timezone.now()
     HandleHold.objects.create(handle="john", user=owner, held_until=now - timedelta(seconds=1))
     HandleHold.objects.create(handle="captain", user=owner, held_until=now + timedelta(days=1))
+    gone = make_user("londo")
+    for recipient in (owner, gone):
+        UnreadNotice.objects.create(
+            recipient=recipient, conversation_uuid=uuid.uuid4(), due_at=now, sent_at=now
+        )
+    gone.is_active = False  # deactivated: no emails, and no read to come
+    gone.save()
     return expired, fresh
 
 
@@ -82,6 +91,7 @@ def test_removes_what_expired_keeps_the_rest_and_a_second_run_removes_nothing(st
         f"failed-login records: 1 deleted (older than {KEEP_DAYS} days)",
         f"login logs: 1 deleted (older than {KEEP_DAYS} days)",
         "ended handle holds: 1 deleted",
+        "unread-message emails of gone accounts: 1 deleted",
         "deleted accounts' messages in DynamoDB: 0 accounts purged (0 messages)",
         "Cognito users of deleted accounts: 0 deleted (no user pool: AWS_COGNITO_USER_POOL_ID "
         "is unset; 0 waiting)",
@@ -90,6 +100,7 @@ def test_removes_what_expired_keeps_the_rest_and_a_second_run_removes_nothing(st
     assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["recent"]
     assert list(AccessLog.objects.values_list("username", flat=True)) == ["recent"]
     assert list(HandleHold.objects.values_list("handle", flat=True)) == ["captain"]
+    assert list(UnreadNotice.objects.values_list("recipient__handle", flat=True)) == ["sheridan"]
 
     again = run()
 
@@ -144,7 +155,7 @@ def test_a_failing_chore_is_reported_and_the_others_still_run(
     monkeypatch.setattr(purge, "purge_user", unavailable)
     out, err = io.StringIO(), io.StringIO()
 
-    with pytest.raises(CommandError, match=r"^1 of 6 chores failed \(deleted accounts' messages"):
+    with pytest.raises(CommandError, match=r"^1 of 7 chores failed \(deleted accounts' messages"):
         call_command("housekeeping", stdout=out, stderr=err)
 
     assert err.getvalue() == (

@@ -5,6 +5,7 @@ What accumulates and is removed here:
 - django-axes' records of failed logins, logins and (if enabled) login failures older than
   LOGIN_ATTEMPTS_KEEP_DAYS;
 - holds on handles people renamed away from, once they have ended;
+- the unread-message email notices of deleted and deactivated accounts;
 - deleted accounts' messages in DynamoDB (what `ddb_purge_user --all-deleted` does);
 - the Cognito users of deleted accounts whose deletion did not reach Cognito (what
   `cognito_sync` finishes first), where a user pool is configured.
@@ -30,11 +31,13 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cruddur.commands import AwsCommand
 from cruddur.errors import ServiceError
 from messaging.dynamo import get_table, purge
+from notifications.models import UnreadNotice
 from users.models import HandleHold
 from users.selectors import deleted_accounts_not_purged, pending_cognito_deletions
 from users.services import finish_cognito_deletion, record_messages_purged
@@ -45,7 +48,8 @@ logger = logging.getLogger(__name__)
 class Command(AwsCommand):
     help = (
         "The periodic chores, each printed as one line with its count: expired sessions, "
-        "login records older than LOGIN_ATTEMPTS_KEEP_DAYS, ended handle holds, deleted "
+        "login records older than LOGIN_ATTEMPTS_KEEP_DAYS, ended handle holds, the email "
+        "notices of gone accounts, deleted "
         "accounts' messages in DynamoDB, unfinished Cognito deletions. A chore that fails "
         "is reported and the others still run; the exit status is then 1. Idempotent, and "
         "safe to run from two places at once; meant to run every 15 minutes."
@@ -135,6 +139,17 @@ def ended_handle_holds(*, dry_run: bool, **_) -> str:
     return _removed(count, dry_run)
 
 
+def notices_of_gone_accounts(*, dry_run: bool, **_) -> str:
+    """The emails about unread messages (notifications/) of deleted and deactivated accounts:
+    the worker would send them none, and a notice stamped sent waits for a read that never
+    comes."""
+    with _deleting(dry_run):
+        count, _ = UnreadNotice.objects.filter(
+            Q(recipient__deleted_at__isnull=False) | Q(recipient__is_active=False)
+        ).delete()
+    return _removed(count, dry_run)
+
+
 def deleted_accounts_messages(*, prod: bool, dry_run: bool) -> str:
     """`ddb_purge_user --all-deleted`: each deleted account not yet purged, oldest first, by
     the same purge, recorded as it finishes. No DynamoDB call when there is none."""
@@ -188,6 +203,7 @@ CHORES: list[tuple[str, Callable[..., str]]] = [
     ("failed-login records", old_login_failures),
     ("login logs", old_login_logs),
     ("ended handle holds", ended_handle_holds),
+    ("unread-message emails of gone accounts", notices_of_gone_accounts),
     ("deleted accounts' messages in DynamoDB", deleted_accounts_messages),
     ("Cognito users of deleted accounts", cognito_deletions),
 ]
