@@ -10,6 +10,7 @@ takes their handle never appears in their conversations.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,7 +96,6 @@ class MessageRow:
     day_label: str  # "Today", "Yesterday", "Monday", "Tuesday 3 March"
     new_day: bool  # the first of its day in the list: a day separator goes before it
     continued: bool  # follows a message of the same sender on the same day: grouped with it
-    conversation_uuid: str = ""  # for the Unsend and Edit forms' addresses
     unsent: bool = False  # unsent by its sender: "Message unsent" in its place, no text
     edited: Stamp | None = None  # when it was last edited, if it was
     editable: bool = False  # the viewer's own, and its edit window is open now
@@ -343,7 +343,8 @@ def _message_rows(
     (none: the list starts a page) to the last."""
     clock = Clock()
     now = timezone.now()
-    urls: dict[str, str] = {}  # conversation uuid -> its page
+    # Each conversation's page, reversed once per call (rows of one conversation, as a rule).
+    page_of = functools.cache(lambda uuid: reverse("messaging:conversation", args=[uuid]))
     rows: list[MessageRow] = []
     for message in messages:
         time = clock.stamp(message.created_at)
@@ -364,12 +365,7 @@ def _message_rows(
                 day_label=clock.day_label(time.day) if new_day else "",
                 new_day=new_day,
                 continued=not new_day and before.sender_uuid == sender.uuid,
-                conversation_uuid=message.conversation_uuid,
-                conversation_url=urls.get(message.conversation_uuid)
-                or urls.setdefault(
-                    message.conversation_uuid,
-                    reverse("messaging:conversation", args=[message.conversation_uuid]),
-                ),
+                conversation_url=page_of(message.conversation_uuid),
                 unsent=message.unsent,
                 edited=clock.stamp(message.edited_at) if message.edited_at else None,
                 editable=editable,

@@ -117,9 +117,7 @@ def _email_for(notice: UnreadNotice):
     the conversation, turned emails off, has no verified address, is gone, or blocked (or lost)
     the person who wrote."""
     recipient: User = notice.recipient
-    if not (recipient.is_active and recipient.deleted_at is None and recipient.email_unread):
-        return None
-    if not recipient.may_receive_email:
+    if not recipient.gets_unread_emails:
         return None
     store = get_store()
     conversation = str(notice.conversation_uuid)

@@ -90,6 +90,13 @@ class WhoMayStart(models.TextChoices):
 EMAIL_UNREAD_DELAYS = (5 * 60, 10 * 60, 30 * 60, 60 * 60, 4 * 60 * 60)
 
 
+def gets_unread_emails(*, is_active, deleted_at, email, email_verified, email_unread) -> bool:
+    """The rule for the emails about unread messages, on a user's fields (users/profiles.py
+    reads them as a row, not a model): an active account, not deleted, that wants them, with a
+    verified address (`User.may_receive_email`)."""
+    return bool(is_active and deleted_at is None and email_unread and email_verified and email)
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     # The uuid is the user's id everywhere, DynamoDB items included, so it never changes.
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -213,6 +220,17 @@ class User(AbstractBaseUser, PermissionsMixin):
         """Whether `email` is this account's address, in any capitalisation: another
         capitalisation of it is no new address (nothing to verify again, no password asked)."""
         return email.lower() == self.email.lower()
+
+    @property
+    def gets_unread_emails(self) -> bool:
+        """Whether an unread message may bring this person an email (notifications/)."""
+        return gets_unread_emails(
+            is_active=self.is_active,
+            deleted_at=self.deleted_at,
+            email=self.email,
+            email_verified=self.email_verified,
+            email_unread=self.email_unread,
+        )
 
     @property
     def may_receive_email(self) -> bool:

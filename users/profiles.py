@@ -28,7 +28,7 @@ from django.db.models import Exists, OuterRef
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import Block, User, WhoMayStart
+from .models import Block, User, WhoMayStart, gets_unread_emails
 
 PROFILE_TIMEOUT = 60 * 60  # the longest a change missed during a cache outage can show
 
@@ -151,7 +151,13 @@ _PROFILE_FIELDS = (
 def _profile(fields, blocked: Iterable[str]) -> Profile:
     handle, display_name, is_active, who_may_start, deleted_at, *email = fields
     address, verified, wanted, delay = email
-    may_email = is_active and deleted_at is None and verified and bool(address) and wanted
+    may_email = gets_unread_emails(
+        is_active=is_active,
+        deleted_at=deleted_at,
+        email=address,
+        email_verified=verified,
+        email_unread=wanted,
+    )
     return Profile(
         handle,
         display_name,
