@@ -60,6 +60,7 @@ lambda-zip: install
 deploy: install
 	$(PY) -m deploy.deploy $(ARGS)
 
+# The pages, the emails and a send's cost in groups of 2, 5 and 10 (scripts/bench.sh).
 bench: install
 	bash scripts/bench.sh
 

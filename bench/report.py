@@ -162,13 +162,17 @@ def blocks(results: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def replace_block(document: str, name: str, text: str) -> str:
+    """`document` with its `<!-- bench:NAME -->` block holding `text` (ValueError if none)."""
+    block = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.DOTALL)
+    document, found = block.subn(lambda match: f"{match[1]}{text}\n{match[2]}", document)
+    if not found:
+        raise ValueError(f"BENCHMARKS.md has lost its <!-- bench:{name} --> block.")
+    return document
+
+
 def render(results: dict[str, Any], document: str) -> str:
     """`document` with its blocks replaced by this run's."""
     for name, text in blocks(results).items():
-        block = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.DOTALL)
-        document, found = block.subn(
-            lambda match, text=text: f"{match[1]}{text}\n{match[2]}", document
-        )
-        if not found:
-            raise ValueError(f"BENCHMARKS.md has lost its <!-- bench:{name} --> block.")
+        document = replace_block(document, name, text)
     return document

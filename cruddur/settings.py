@@ -224,6 +224,15 @@ SEND_LIMIT_PER_MINUTE = env.int("SEND_LIMIT_PER_MINUTE", default=60)
 NEW_CONVERSATION_LIMIT_PER_HOUR = env.int("NEW_CONVERSATION_LIMIT_PER_HOUR", default=20)
 # How long after sending a person may edit their message (messaging.domain.edit_window).
 EDIT_WINDOW_SECONDS = env.int("EDIT_WINDOW_SECONDS", default=900)
+# How many people a group conversation may hold, its starter included (messaging.domain): a
+# send moves every member's inbox entry in one DynamoDB transaction (at most 100 actions), so
+# 32 is the ceiling; docs/BENCHMARKS.md shows what a send costs as groups grow.
+GROUP_MAX_MEMBERS = env.int("GROUP_MAX_MEMBERS", default=10)
+if not 3 <= GROUP_MAX_MEMBERS <= 32:
+    raise ImproperlyConfigured(
+        f"GROUP_MAX_MEMBERS is {GROUP_MAX_MEMBERS}: a group holds 3 to 32 people (a send "
+        "writes every member's inbox entry in one DynamoDB transaction of at most 100 actions)."
+    )
 # Live event streams one person may hold open in one server process (messaging/events.py): a
 # browser holds one for all its tabs; beyond this, a page polls instead (429, docs/PUSH.md).
 EVENT_STREAMS_PER_PERSON = env.int("EVENT_STREAMS_PER_PERSON", default=10)

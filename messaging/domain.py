@@ -7,11 +7,15 @@ Words (used the same way in every module of `messaging`):
 - an *inbox entry* is one participant's line for a conversation in their inbox (DynamoDB's
   *group item*, `GRP#<owner>`): the other person, the last message, the unread count; an
   *inbox row* is how a page shows one (`view_models.InboxRow`);
-- a *message* is a message (`MSG#<conversation>`).
+- a *message* is a message (`MSG#<conversation>`);
+- a *group* is a conversation of more than two people (`Group`), with a *roster*
+  (`Roster`): who is in it now and since when; a *pair* is a conversation of two. Changes to a
+  group's roster are stored as *event* messages, shown as short lines ("… added …").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
@@ -27,6 +31,16 @@ PREVIEW_BYTES = 64
 _ELLIPSIS = "…"
 # How long after it was sent a message may be edited, unless settings.EDIT_WINDOW_SECONDS says.
 DEFAULT_EDIT_WINDOW_SECONDS = 900
+
+
+def group_title(name: str, members: Sequence[UserRef], owner_uuid: str) -> str:
+    """What a group is called for one of its members: its name, else the others' names."""
+    if name:
+        return name
+    others = [
+        member.display_name or member.handle for member in members if member.uuid != owner_uuid
+    ]
+    return ", ".join(others) or "Just you"
 
 
 def edit_window() -> timedelta:
@@ -48,6 +62,8 @@ def edit_refusal(message: Message, now: datetime) -> str | None:
     """Why `message` can no longer be edited at `now` (a sentence for its sender), or None:
     it was unsent, or its edit window is over. The stores refuse an edit with it; their
     write's condition holds the same rule against a change made meanwhile."""
+    if message.event:
+        return "A line about the group's members cannot be edited."
     if message.unsent:
         return "This message can no longer be edited: it was unsent."
     if now - message.created_at > edit_window():
@@ -69,13 +85,50 @@ class UserRef:
     display_name: str
 
 
+# What a group's event messages record (`Message.event`).
+ADDED, LEFT, RENAMED = "added", "left", "renamed"
+
+
+@dataclass(frozen=True)
+class Group:
+    """What a group's inbox entry knows besides a pair's: its name and who is in it."""
+
+    name: str  # "" when it has none: pages show the members' names
+    members: tuple[UserRef, ...]  # everyone in it now, the entry's owner too, as stored
+    # The sort key of the event that added the entry's owner: they see messages from it on.
+    # None for the people who started the group (they see everything).
+    joined_at: str | None = None
+    last_sender_uuid: str = ""  # who wrote the last message (the pages hide a blocked one's)
+
+    def others(self, owner_uuid: str) -> tuple[UserRef, ...]:
+        return tuple(member for member in self.members if member.uuid != owner_uuid)
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A group's members as its one roster item holds them, with the version every send and
+    roster change checks (a change raises it): an add, a leave or a rename that commits
+    meanwhile cancels a send, which reads the roster again."""
+
+    conversation_uuid: str
+    name: str
+    members: tuple[UserRef, ...]
+    joined_at: dict[str, str]  # member uuid -> the sort key they joined at (founders: absent)
+    version: int
+
+    def has(self, user_uuid: str) -> bool:
+        return any(member.uuid == user_uuid for member in self.members)
+
+
 @dataclass(frozen=True)
 class InboxEntry:
     """One participant's entry for a conversation in their inbox."""
 
     conversation_uuid: str
     owner_uuid: str  # whose inbox this entry is in
-    other_user: UserRef  # the other person, as stored (may be stale after a rename)
+    # The other person, as stored (may be stale after a rename). In a group's entry: the group
+    # as the original's readers list it (its uuid, its members' handles, its title).
+    other_user: UserRef
     last_message: str
     last_message_at: datetime
     sort_key: str  # the time of the last message as stored, needed for conditional writes
@@ -85,6 +138,12 @@ class InboxEntry:
     hidden: bool = False
     # The last message was unsent: `last_message` is empty, pages show a placeholder.
     last_message_unsent: bool = False
+    group: Group | None = None  # a group's entry; None for a pair's
+
+    @property
+    def visible_from(self) -> str | None:
+        """The sort key from which the owner may read the conversation (None: all of it)."""
+        return self.group.joined_at if self.group else None
 
 
 @dataclass(frozen=True)
@@ -101,6 +160,8 @@ class Message:
     replayed: bool = field(default=False, compare=False)
     edited_at: datetime | None = None  # the last edit, if any (the old text is not kept)
     unsent_at: datetime | None = None  # unsent by its sender: `text` is empty, gone from storage
+    # A group's roster change (ADDED, LEFT, RENAMED), by `sender`; `text` says it in a sentence.
+    event: str = ""
 
     @property
     def unsent(self) -> bool:

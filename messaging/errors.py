@@ -34,3 +34,13 @@ class Throttled(Unavailable):
 
 class InvalidCursor(StoreError):
     """A cursor that is malformed or belongs to another list."""
+
+
+class GroupFull(StoreError):
+    """An add would take a group past its cap (`max_members`, settings.GROUP_MAX_MEMBERS)."""
+
+    def __init__(self, max_members: int):
+        super().__init__(
+            f"A group can have at most {max_members} people; this one has no room for them all."
+        )
+        self.max_members = max_members

@@ -4,7 +4,7 @@ from django import forms
 
 from users.selectors import find_user
 
-from . import services
+from . import rosters, services
 
 
 class MessageBox(forms.BoundField):
@@ -67,16 +67,37 @@ class MessageForm(forms.Form):
         return str(token or uuid.uuid4())
 
 
+def handles_in(typed: str) -> list[str]:
+    """The handles in what someone typed ("@bayko, @londo", "bayko londo"), each once, in
+    order, without their "@"."""
+    words = (word.removeprefix("@") for word in typed.replace(",", " ").split())
+    return list(dict.fromkeys(word for word in words if word))
+
+
+def people_named(typed: str, *, sender) -> list:
+    """The users whose handles were typed, or ValidationError naming the first unknown one
+    (or the sender themselves). Empty when nothing was typed."""
+    found = []
+    for handle in handles_in(typed):
+        person = find_user(handle=handle)
+        if person is None:
+            raise forms.ValidationError("No user @%(handle)s.", params={"handle": handle})
+        services.check_recipient(sender=sender, recipient=person)
+        if person not in found:
+            found.append(person)
+    return found
+
+
 class RecipientForm(forms.Form):
-    """The inbox's New message box: whom to write to, by handle."""
+    """The inbox's New message box: whom to write to, by handle; several for a group."""
 
     handle = forms.CharField(
         label="To",
-        max_length=40,
-        help_text="Their handle, with or without the @.",
+        max_length=400,
+        help_text="A handle, with or without the @. Several, separated by commas, start a group.",
         widget=forms.TextInput(
             attrs={
-                "placeholder": "@handle",
+                "placeholder": "@handle, @another",
                 "autocapitalize": "none",
                 "autocomplete": "off",
                 "spellcheck": "false",
@@ -90,15 +111,67 @@ class RecipientForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_handle(self):
-        handle = self.cleaned_data["handle"].strip().removeprefix("@")
-        if not handle:
+        typed = self.cleaned_data["handle"]
+        people = people_named(typed, sender=self.user)
+        if not people:
             raise forms.ValidationError(self.fields["handle"].error_messages["required"])
-        recipient = find_user(handle=handle)
-        if recipient is None:
-            raise forms.ValidationError("No user @%(handle)s.", params={"handle": handle})
-        services.check_recipient(sender=self.user, recipient=recipient)
-        self.cleaned_data["recipient"] = recipient
-        return recipient.handle
+        refused = services.group_cap_refusal(len(people) + 1)
+        if refused:
+            raise forms.ValidationError(refused)
+        self.cleaned_data["recipients"] = people
+        self.cleaned_data["recipient"] = people[0]
+        return ", ".join(person.handle for person in people)
+
+
+class GroupForm(MessageForm):
+    """A new group's first message, and its name (optional)."""
+
+    name = forms.CharField(
+        label="Group name (optional)",
+        required=False,
+        max_length=rosters.MAX_GROUP_NAME_LENGTH,
+        help_text="Without a name, the group is called by its members' names.",
+    )
+    field_order = ["name", "text", "token"]
+
+
+class AddPeopleForm(forms.Form):
+    """A group's "Add people" box: one handle or several."""
+
+    handles = forms.CharField(
+        label="Add people",
+        max_length=400,
+        help_text="Handles, separated by commas. They see the messages from now on.",
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "@handle",
+                "autocapitalize": "none",
+                "autocomplete": "off",
+                "spellcheck": "false",
+            }
+        ),
+        error_messages={"required": "Type the handle of someone to add."},
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_handles(self):
+        people = people_named(self.cleaned_data["handles"], sender=self.user)
+        if not people:
+            raise forms.ValidationError(self.fields["handles"].error_messages["required"])
+        self.cleaned_data["people"] = people
+        return self.cleaned_data["handles"]
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(
+        label="Group name",
+        required=False,
+        max_length=rosters.MAX_GROUP_NAME_LENGTH,
+        help_text="Leave it empty to call the group by its members' names.",
+    )
 
 
 class MessageChangeForm(forms.Form):

@@ -97,13 +97,14 @@ class _OpenConversation:
     above: view_models.Seam  # the message shown last: new ones join it
     read: bool  # the tab is in front: what it shows is read
     changes: datetime | None  # when the page last learned of edits and unsends (none: never asks)
+    visible_from: str | None = None  # a group member's join: nothing before it is theirs
 
 
 def _open_conversation(request: HttpRequest) -> _OpenConversation | None:
     conversation = _short_parameter(request, "conversation")
     if not conversation:
         return None
-    conversation_uuid = check_live_token(
+    access = check_live_token(
         user=request.user, conversation_uuid=conversation, token=request.GET.get("token", "")
     )
     try:
@@ -113,7 +114,8 @@ def _open_conversation(request: HttpRequest) -> _OpenConversation | None:
     if not 0 <= unread <= _MAX_UNREAD:
         raise _BadLiveRequest(f"unread must be between 0 and {_MAX_UNREAD}.")
     return _OpenConversation(
-        conversation_uuid=conversation_uuid,
+        conversation_uuid=access.conversation_uuid,
+        visible_from=access.visible_from,
         after=_short_parameter(request, "after"),
         row=_short_parameter(request, "row"),
         unread=unread,
@@ -193,7 +195,10 @@ def _changes(request, thread: _OpenConversation) -> dict:
     if request.GET.get("changed") != "1" and now - thread.changes < CHANGES_EVERY:
         return {"changes": format_sort_key(thread.changes)}
     rows = view_models.changed_messages(
-        user=request.user, conversation_uuid=thread.conversation_uuid, since=thread.changes
+        user=request.user,
+        conversation_uuid=thread.conversation_uuid,
+        since=thread.changes,
+        visible_from=thread.visible_from,
     )
     return {"changes": format_sort_key(now), "changed_messages": rows}
 
@@ -217,8 +222,15 @@ def _catch_up(request, thread: _OpenConversation, update) -> dict:
         unread=unread,
         mark_read=thread.read,
         above=thread.above,
+        visible_from=thread.visible_from,
     )
+    heading = None
+    if any(message.event for message in caught.messages):  # someone joined, left, renamed it
+        heading = view_models.group_heading(
+            user=request.user, conversation_uuid=thread.conversation_uuid
+        )
     return {
+        "group_heading": heading,
         "new_messages": caught.messages,
         "after": caught.after,
         "row": row,

@@ -21,18 +21,22 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from . import rosters
 from .domain import (
     CHANGE_SLACK,
     DEFAULT_PAGE_SIZE,
+    Group,
     InboxEntry,
     InboxPage,
     Message,
     NewMessage,
     Page,
+    Roster,
     UserRef,
     check_page_size,
     edit_refusal,
     format_sort_key,
+    group_title,
     parse_sort_key,
     preview,
 )
@@ -52,6 +56,7 @@ class InMemoryStore:
         self.messages: dict[str, list[Message]] = {}  # conversation -> messages, any order
         self.pairs: dict[tuple[str, str], str] = {}  # sorted user uuids -> conversation
         self.sent: dict[tuple[str, str], Message] = {}  # (sender, idempotency key) -> message
+        self.rosters: dict[str, Roster] = {}  # group conversation -> its roster
         self.calls: list[str] = []
         self.participants_passed: list[tuple[InboxEntry, ...]] = []  # create_message's
         self.fail_with: Exception | None = None
@@ -127,11 +132,16 @@ class InMemoryStore:
         return InboxPage(items=found, next_cursor=next_cursor, unread_conversations=unread)
 
     def list_messages(
-        self, *, conversation_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+        self,
+        *,
+        conversation_uuid: str,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        since: str | None = None,
     ) -> Page[Message]:
         self._call("list_messages")
         found, next_cursor = self._page(
-            list(self.messages.get(conversation_uuid, [])),
+            [m for m in self.messages.get(conversation_uuid, []) if m.sort_key >= (since or "")],
             list_id=f"messages:{conversation_uuid}",
             cursor=cursor,
             limit=limit,
@@ -140,7 +150,12 @@ class InMemoryStore:
         return Page(items=found, next_cursor=next_cursor)
 
     def list_messages_after(
-        self, *, conversation_uuid: str, after_sort_key: str, limit: int = 50
+        self,
+        *,
+        conversation_uuid: str,
+        after_sort_key: str,
+        limit: int = 50,
+        since: str | None = None,
     ) -> tuple[Message, ...]:
         self._call("list_messages_after")
         check_page_size(limit)
@@ -150,7 +165,11 @@ class InMemoryStore:
             raise InvalidCursor(
                 f"{after_sort_key!r} is not a message time; reload the conversation."
             ) from None
-        newer = [m for m in self.messages.get(conversation_uuid, []) if m.sort_key > after_sort_key]
+        newer = [
+            m
+            for m in self.messages.get(conversation_uuid, [])
+            if m.sort_key > after_sort_key and m.sort_key >= (since or "")
+        ]
         return tuple(sorted(newer, key=lambda m: (m.sort_key, m.message_uuid))[:limit])
 
     def get_participants(self, *, conversation_uuid: str) -> tuple[InboxEntry, ...]:
@@ -185,7 +204,14 @@ class InMemoryStore:
             return self._send(conversation_uuid, sender, text, idempotency_key)
 
     def _send(
-        self, conversation_uuid: str, sender: UserRef, text: str, idempotency_key: str | None
+        self,
+        conversation_uuid: str,
+        sender: UserRef,
+        text: str,
+        idempotency_key: str | None,
+        *,
+        event: str = "",
+        moment: datetime | None = None,
     ) -> Message:
         sent = self.sent.get((sender.uuid, idempotency_key)) if idempotency_key else None
         if sent is not None:
@@ -193,7 +219,7 @@ class InMemoryStore:
         participants = self._participants(conversation_uuid)
         if sender.uuid not in {entry.owner_uuid for entry in participants}:
             raise NotFound("That conversation does not exist.")
-        moment = self._now()
+        moment = moment or self._now()
         message = Message(
             message_uuid=str(uuid.uuid4()),
             conversation_uuid=conversation_uuid,
@@ -201,9 +227,13 @@ class InMemoryStore:
             text=text,
             created_at=moment,
             sort_key=format_sort_key(moment),
+            event=event,
         )
         self.messages.setdefault(conversation_uuid, []).append(message)
         for entry in participants:
+            group = entry.group
+            if group is not None:
+                group = replace(group, last_sender_uuid=sender.uuid)
             self.entries[entry.owner_uuid][conversation_uuid] = replace(
                 entry,
                 last_message=preview(text),
@@ -213,10 +243,126 @@ class InMemoryStore:
                 unread=0 if entry.owner_uuid == sender.uuid else entry.unread + 1,
                 hidden=False,  # the next message brings a hidden conversation back
                 last_message_unsent=False,
+                group=group,
             )
         if idempotency_key:
             self.sent[(sender.uuid, idempotency_key)] = message
         return message
+
+    # --- groups ---
+
+    def get_roster(self, *, conversation_uuid: str) -> Roster | None:
+        self._call("get_roster")
+        return self.rosters.get(conversation_uuid)
+
+    def create_group(
+        self,
+        *,
+        sender: UserRef,
+        members: Sequence[UserRef],
+        name: str,
+        text: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[str, Message]:
+        self._call("create_group")
+        with self._lock:
+            sent = self.sent.get((sender.uuid, idempotency_key)) if idempotency_key else None
+            if sent is not None:
+                return sent.conversation_uuid, replace(sent, replayed=True)
+            conversation_uuid = str(uuid.uuid4())
+            roster = Roster(conversation_uuid, name, (sender, *members), {}, version=1)
+            self._set_roster(roster, roster.members)
+            return conversation_uuid, self._send(conversation_uuid, sender, text, idempotency_key)
+
+    def _set_roster(self, roster: Roster, new_members: Sequence[UserRef]) -> None:
+        """Keep every member's entry on `roster` (name, members, title); `new_members` get an
+        entry; an entry whose owner is no longer in it goes."""
+        self.rosters[roster.conversation_uuid] = roster
+        conversation_uuid = roster.conversation_uuid
+        for entry in self._participants(conversation_uuid):
+            if not roster.has(entry.owner_uuid):
+                del self.entries[entry.owner_uuid][conversation_uuid]
+        for member in roster.members:
+            owned = self.entries.setdefault(member.uuid, {})
+            current = owned.get(conversation_uuid)
+            if current is None and member not in new_members:
+                continue
+            group = Group(
+                name=roster.name,
+                members=roster.members,
+                joined_at=roster.joined_at.get(member.uuid),
+                last_sender_uuid=current.group.last_sender_uuid
+                if current and current.group
+                else "",
+            )
+            others = [other for other in roster.members if other.uuid != member.uuid]
+            title = UserRef(
+                conversation_uuid,
+                ",".join(other.handle for other in others),
+                group_title(roster.name, roster.members, member.uuid),
+            )
+            if current is None:
+                current = InboxEntry(
+                    conversation_uuid=conversation_uuid,
+                    owner_uuid=member.uuid,
+                    other_user=title,
+                    last_message="",
+                    last_message_at=_EPOCH,
+                    sort_key=format_sort_key(_EPOCH),
+                )
+            owned[conversation_uuid] = replace(current, other_user=title, group=group)
+
+    def _change_roster(
+        self, conversation_uuid: str, actor: UserRef, change: rosters.Decide
+    ) -> Message | None:
+        with self._lock:
+            roster = self.rosters.get(conversation_uuid)
+            if roster is None or not roster.has(actor.uuid):
+                raise NotFound("That conversation does not exist.")
+            moment = self._now()
+            decided = change(roster, format_sort_key(moment))
+            if decided is None:
+                return None
+            new = [m for m in decided.roster.members if not roster.has(m.uuid)]
+            text, event = decided.text, decided.event
+            if decided.roster.has(actor.uuid):  # new members' entries move to the line too
+                self._set_roster(decided.roster, new)
+                message = self._send(
+                    conversation_uuid, actor, text, None, event=event, moment=moment
+                )
+            else:  # a leave: the line goes to the others, the leaver's entry goes
+                message = self._send(
+                    conversation_uuid, actor, text, None, event=event, moment=moment
+                )
+                self._set_roster(decided.roster, ())
+            return message
+
+    def add_members(
+        self,
+        *,
+        actor: UserRef,
+        conversation_uuid: str,
+        people: Sequence[UserRef],
+        max_members: int,
+    ) -> Message | None:
+        self._call("add_members")
+        return self._change_roster(
+            conversation_uuid,
+            actor,
+            lambda roster, at: rosters.added(roster, actor, people, at, max_members=max_members),
+        )
+
+    def leave_group(self, *, user: UserRef, conversation_uuid: str) -> Message | None:
+        self._call("leave_group")
+        return self._change_roster(
+            conversation_uuid, user, lambda roster, at: rosters.left(roster, user)
+        )
+
+    def rename_group(self, *, actor: UserRef, conversation_uuid: str, name: str) -> Message | None:
+        self._call("rename_group")
+        return self._change_roster(
+            conversation_uuid, actor, lambda roster, at: rosters.renamed(roster, actor, name)
+        )
 
     def create_conversation(
         self,
@@ -283,6 +429,7 @@ class InMemoryStore:
             if (
                 message.message_uuid == message_uuid
                 and message.sender.uuid == user_uuid
+                and not message.event
                 and sort_key in (None, message.sort_key)
             ):
                 return stored, index
@@ -339,14 +486,21 @@ class InMemoryStore:
             return stored[index]
 
     def list_changed_messages(
-        self, *, conversation_uuid: str, since: datetime, limit: int = 50
+        self,
+        *,
+        conversation_uuid: str,
+        since: datetime,
+        limit: int = 50,
+        visible_from: str | None = None,
     ) -> tuple[Message, ...]:
         self._call("list_changed_messages")
         check_page_size(limit)
         changed = [
             message
             for message in self.messages.get(conversation_uuid, [])
-            if message.changed_at is not None and message.changed_at >= since - CHANGE_SLACK
+            if message.changed_at is not None
+            and message.changed_at >= since - CHANGE_SLACK
+            and message.sort_key >= (visible_from or "")
         ]
         return tuple(sorted(changed, key=lambda m: m.changed_at)[:limit])
 

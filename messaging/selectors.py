@@ -51,9 +51,21 @@ def people(refs: Iterable[UserRef], *, viewer: User | None = None) -> People:
     )
 
 
+def named_on(entry: InboxEntry) -> tuple[UserRef, ...]:
+    """The people an inbox entry names: the other person, or a group's other members."""
+    if entry.group is not None:
+        return entry.group.others(entry.owner_uuid)
+    return (entry.other_user,)
+
+
 def find_conversation(*, user: User, other: User) -> str | None:
     """The uuid of the conversation between these two users, if they have one."""
     return get_store().find_conversation(user_uuid=str(user.uuid), other_user_uuid=str(other.uuid))
+
+
+def own_entry(*, user: User, conversation_uuid: str) -> InboxEntry:
+    """The user's own inbox entry for a conversation they are in (else ConversationNotFound)."""
+    return get_entry_for_member(user=user, conversation_uuid=conversation_uuid)
 
 
 # --- the inbox ---
@@ -101,20 +113,28 @@ def live_state(top: InboxEntry | None, top_unread: int, unread_conversations: in
 # --- a conversation ---
 
 
-def changed_messages(*, conversation_uuid: str, since: datetime) -> tuple[Message, ...]:
+def changed_messages(
+    *, conversation_uuid: str, since: datetime, visible_from: str | None = None
+) -> tuple[Message, ...]:
     """Messages edited or unsent since `since` (less the store's slack), as they are now,
-    oldest change first. Membership must already be proven (check_live_token). One Query."""
-    return get_store().list_changed_messages(conversation_uuid=conversation_uuid, since=since)
+    oldest change first; none from before `visible_from` (a group member's join).
+    Membership must already be proven (check_live_token). One Query."""
+    return get_store().list_changed_messages(
+        conversation_uuid=conversation_uuid, since=since, visible_from=visible_from
+    )
 
 
-def new_messages(*, conversation_uuid: str, after: str, limit: int = 50) -> tuple[Message, ...]:
-    """Messages newer than sort key `after`, oldest first (InvalidCursor for a bad key).
+def new_messages(
+    *, conversation_uuid: str, after: str, limit: int = 50, visible_from: str | None = None
+) -> tuple[Message, ...]:
+    """Messages newer than sort key `after` (and from `visible_from` on), oldest first
+    (InvalidCursor for a bad key).
 
     Membership must already be proven (check_live_token). When nothing is new this is one
     Query that returns nothing.
     """
     return get_store().list_messages_after(
-        conversation_uuid=conversation_uuid, after_sort_key=after, limit=limit
+        conversation_uuid=conversation_uuid, after_sort_key=after, limit=limit, since=visible_from
     )
 
 
@@ -144,11 +164,13 @@ def conversation_with_inbox(
     entry = get_entry_for_member(
         user=user, conversation_uuid=conversation_uuid, known_entries=inbox.items
     )
-    messages = store.list_messages(conversation_uuid=entry.conversation_uuid, cursor=before)
+    messages = store.list_messages(
+        conversation_uuid=entry.conversation_uuid, cursor=before, since=entry.visible_from
+    )
     shown = people(
         [
-            *(listed.other_user for listed in inbox.items),
-            entry.other_user,
+            *(ref for listed in inbox.items for ref in named_on(listed)),
+            *named_on(entry),
             *(message.sender for message in messages.items),
         ],
         viewer=user,
@@ -172,7 +194,9 @@ def earlier_messages(*, user: User, conversation_uuid: str, before: str) -> Earl
     requests (the membership check, the page, that one message)."""
     store = get_store()
     entry = get_entry_for_member(user=user, conversation_uuid=conversation_uuid)
-    messages = store.list_messages(conversation_uuid=entry.conversation_uuid, cursor=before)
+    messages = store.list_messages(
+        conversation_uuid=entry.conversation_uuid, cursor=before, since=entry.visible_from
+    )
     below = None
     if messages.items:
         newest = messages.items[0].sort_key
@@ -181,5 +205,5 @@ def earlier_messages(*, user: User, conversation_uuid: str, before: str) -> Earl
         )
         below = after[0] if after else None
     senders = [message.sender for message in (*messages.items, *filter(None, [below]))]
-    shown = people([entry.other_user, *senders], viewer=user)
+    shown = people([*named_on(entry), *senders], viewer=user)
     return EarlierMessages(entry, messages, below, shown)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -27,10 +28,10 @@ from users import services as user_services
 from users.models import User
 from users.profiles import Profile, current_profiles
 
-from . import policy, selectors, view_models
-from .access import get_participants_for_member
+from . import policy, rosters, selectors, view_models
+from .access import ConversationNotFound, get_participants_for_member
 from .domain import InboxEntry, Message, UserRef
-from .errors import NotEditable, StoreError
+from .errors import GroupFull, NotEditable, StoreError
 from .events import Change, publish_change
 from .store import get_store
 
@@ -181,8 +182,7 @@ def send_message(
     """
     text = clean_message_text(text)
     participants = get_participants_for_member(user=sender, conversation_uuid=conversation_uuid)
-    other = participants[0].other_user.uuid
-    recipient = _check_may_send(sender=sender, recipient_uuid=other, starting=False)
+    recipients = _recipients(sender, participants)
     message = _counted_send(
         sender=sender,
         starting=False,
@@ -195,19 +195,44 @@ def send_message(
             idempotency_key=idempotency_key,
         ),
     )
-    _after_send(message, recipient_uuid=other, recipient=recipient)
+    _after_send(message, recipients)
     _announce(message, [entry.owner_uuid for entry in participants])
     return message
 
 
-def _after_send(message: Message, *, recipient_uuid: str, recipient: Profile) -> None:
-    """The recipient's email about unread messages, due after their delay (one SQL write at
-    most; none for a resubmitted form, whose message was noted when it was stored)."""
+def _recipients(sender: User, participants: tuple[InboxEntry, ...]) -> dict[str, Profile]:
+    """Whom a reply reaches, by uuid, with their profiles as committed now; SendRefused when
+    the sender may not write to them (one SQL query either way).
+
+    A pair: the other person, as the policy allows (not blocked, not gone). A group: every
+    other member; blocks do not close a group that others share, so a member who blocked
+    the sender gets the message, shown to them without its text (view_models), and no email.
+    """
+    own = participants[0]
+    if own.group is None:
+        other = own.other_user.uuid
+        return {other: _check_may_send(sender=sender, recipient_uuid=other, starting=False)}
+    others = [parse_uuid(entry.owner_uuid) for entry in participants[1:]]
+    found = current_profiles(sender.uuid, *filter(None, others))
+    return {
+        str(key): profile
+        for key, profile in found.items()
+        if key != sender.uuid and profile is not None
+    }
+
+
+def _after_send(message: Message, recipients: dict[str, Profile]) -> None:
+    """The recipients' emails about unread messages, due after each one's delay (one SQL write
+    at most; none for a resubmitted form, whose message was noted when it was stored). No
+    email to someone who blocked the sender (in a group, where the message reaches them)."""
     if not message.replayed:
         notifications.note_unread(
-            recipient_uuid=recipient_uuid,
             conversation_uuid=message.conversation_uuid,
-            after=recipient.email_unread_after,
+            recipients={
+                recipient_uuid: profile.email_unread_after
+                for recipient_uuid, profile in recipients.items()
+                if not profile.has_blocked(message.sender.uuid)
+            },
         )
 
 
@@ -240,9 +265,157 @@ def start_conversation(
             idempotency_key=idempotency_key,
         )[1],
     )
-    _after_send(message, recipient_uuid=str(recipient.uuid), recipient=profile)
+    _after_send(message, {str(recipient.uuid): profile})
     _announce(message, [str(sender.uuid), str(recipient.uuid)])
     return message.conversation_uuid
+
+
+# --- groups: start one, add people, leave, rename ---
+
+
+class GroupRefused(Exception):
+    """The roster change was not made, for the reason in `str(refusal)` (one sentence)."""
+
+    status = 403
+
+
+def _check_may_add(*, sender: User, people: list[User]) -> dict[str, Profile]:
+    """SendRefused unless `sender` may bring each of `people` into a group: as for starting a
+    conversation with each (not blocked either way, not gone, and their "who may message me"
+    setting); else their profiles as committed now. One SQL query, plus a pair lookup for
+    each person who accepts new conversations only from people they talk with."""
+    found = current_profiles(sender.uuid, *(person.uuid for person in people))
+    for person in people:
+        refused = policy.refusal(
+            sender_uuid=str(sender.uuid),
+            sender=found.get(sender.uuid),
+            recipient_uuid=str(person.uuid),
+            recipient=found.get(person.uuid),
+            starting=True,
+            already_talking=lambda person=person: (
+                selectors.find_conversation(user=sender, other=person) is not None
+            ),
+        )
+        if refused:
+            _refuse(refused.code)
+            raise SendRefused(refused.message)
+    return {str(person.uuid): found[person.uuid] for person in people}
+
+
+def group_max_members() -> int:
+    """How many people a group may hold, its starter included (settings.GROUP_MAX_MEMBERS,
+    3 to 32: checked when the settings load)."""
+    return settings.GROUP_MAX_MEMBERS
+
+
+def group_cap_refusal(count: int) -> str | None:
+    """Why a group of `count` people (the sender included) cannot be, or None."""
+    cap = group_max_members()
+    if count > cap:
+        return f"A group can have at most {cap} people, you included."
+    return None
+
+
+def start_group(
+    *,
+    sender: User,
+    recipients: list[User],
+    name: str,
+    text: str,
+    idempotency_key: str | None = None,
+) -> str:
+    """Start a group of `sender` and `recipients` (two or more others) with a first message;
+    returns its uuid. A new group every time: groups are not keyed by their members. The same
+    rules as a first message to each of them (SendRefused), counted as one new conversation;
+    GroupRefused past GROUP_MAX_MEMBERS. `idempotency_key` as for `send_message`."""
+    text = clean_message_text(text)
+    refused = group_cap_refusal(len(recipients) + 1)
+    if refused:
+        raise GroupRefused(refused)
+    profiles = _check_may_add(sender=sender, people=recipients)
+    message = _counted_send(
+        sender=sender,
+        starting=True,
+        idempotency_key=idempotency_key,
+        store=lambda: get_store().create_group(
+            sender=user_ref(sender),
+            members=[user_ref(person) for person in recipients],
+            name=clean_group_name(name),
+            text=text,
+            idempotency_key=idempotency_key,
+        )[1],
+    )
+    _after_send(message, profiles)
+    _announce(message, [str(sender.uuid), *profiles])
+    return message.conversation_uuid
+
+
+def clean_group_name(name: str) -> str:
+    """A group's name as stored: one line, spaces collapsed, at most MAX_GROUP_NAME_LENGTH."""
+    return " ".join((name or "").split())[: rosters.MAX_GROUP_NAME_LENGTH]
+
+
+def _own_group_entry(user: User, conversation_uuid: str) -> tuple[InboxEntry, ...]:
+    """The members' entries of a group `user` is in, theirs first; ConversationNotFound when
+    not a member, and for a conversation of two (it never becomes a group: no such group)."""
+    participants = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)
+    if participants[0].group is None:
+        raise ConversationNotFound
+    return participants
+
+
+def add_to_group(*, user: User, conversation_uuid: str, people: list[User]) -> Message | None:
+    """`user` adds `people` to a group they are in; each sees it from the line that says so.
+    SendRefused when `user` may not bring someone in (blocked either way, gone, their
+    setting); GroupRefused past GROUP_MAX_MEMBERS (the store's check decides under races).
+    None when everyone was in already."""
+    participants = _own_group_entry(user, conversation_uuid)
+    members = {entry.owner_uuid for entry in participants}
+    new = [person for person in people if str(person.uuid) not in members]
+    if not new:
+        return None
+    refused = group_cap_refusal(len(members) + len(new))
+    if refused:
+        raise GroupRefused(refused)
+    _check_may_add(sender=user, people=new)
+    try:
+        message = get_store().add_members(
+            actor=user_ref(user),
+            conversation_uuid=participants[0].conversation_uuid,
+            people=[user_ref(person) for person in new],
+            max_members=group_max_members(),
+        )
+    except GroupFull:
+        raise GroupRefused(group_cap_refusal(group_max_members() + 1)) from None
+    if message is not None:
+        _announce(message, [*members, *(str(person.uuid) for person in new)])
+    return message
+
+
+def leave_group(*, user: User, conversation_uuid: str) -> None:
+    """`user` leaves a group: it goes from their inbox, and nothing more of it reaches or can
+    be read by them (404); the others see a line."""
+    participants = _own_group_entry(user, conversation_uuid)
+    own = participants[0]
+    message = get_store().leave_group(user=user_ref(user), conversation_uuid=own.conversation_uuid)
+    notifications.conversation_read(
+        user_uuid=own.owner_uuid, conversation_uuid=own.conversation_uuid
+    )
+    if message is not None:
+        _announce(message, [entry.owner_uuid for entry in participants])
+
+
+def rename_group(*, user: User, conversation_uuid: str, name: str) -> Message | None:
+    """Name a group `user` is in ("" takes the name away), with a line; None if unchanged."""
+    participants = _own_group_entry(user, conversation_uuid)
+    message = get_store().rename_group(
+        actor=user_ref(user),
+        conversation_uuid=participants[0].conversation_uuid,
+        name=clean_group_name(name),
+    )
+    if message is not None:
+        _announce(message, [entry.owner_uuid for entry in participants])
+    return message
 
 
 # --- taking something back: hide a conversation, unsend or edit one's own message ---
@@ -303,7 +476,7 @@ def edit_message(
     """
     text = clean_message_text(text)
     participants = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)
-    _check_may_send(sender=user, recipient_uuid=participants[0].other_user.uuid, starting=False)
+    _recipients(user, participants)
     try:
         message = get_store().edit_message(
             user_uuid=str(user.uuid),
@@ -439,6 +612,7 @@ def catch_up(
     unread: int,
     mark_read: bool,
     above: view_models.Seam | None = None,
+    visible_from: str | None = None,
 ) -> CatchUp:
     """The messages after sort key `after` for a conversation open on screen, and its reading.
 
@@ -455,6 +629,7 @@ def catch_up(
         after=after,
         above=above,
         limit=LIVE_MESSAGES_PER_POLL,
+        visible_from=visible_from,
     )
     for message in messages:
         unread = 0 if message.is_mine else unread + 1  # sending means reading

@@ -27,6 +27,7 @@ from .domain import (
     Message,
     NewMessage,
     Page,
+    Roster,
     UserRef,
 )
 
@@ -42,17 +43,33 @@ class MessageStore(Protocol):
         """B: a person's inbox entries, newest first, with their count of unread conversations."""
 
     def list_messages(
-        self, *, conversation_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+        self,
+        *,
+        conversation_uuid: str,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        since: str | None = None,
     ) -> Page[Message]:
-        """A: a conversation's messages, NEWEST first (pages show them reversed)."""
+        """A: a conversation's messages, NEWEST first (pages show them reversed); `since`:
+        only those from that sort key on (what a member added to a group may read)."""
 
     def list_messages_after(
-        self, *, conversation_uuid: str, after_sort_key: str, limit: int = 50
+        self,
+        *,
+        conversation_uuid: str,
+        after_sort_key: str,
+        limit: int = 50,
+        since: str | None = None,
     ) -> tuple[Message, ...]:
-        """Messages strictly newer than `after_sort_key`, OLDEST first (live updates)."""
+        """Messages strictly newer than `after_sort_key` (and from `since` on), OLDEST first
+        (live updates)."""
 
     def get_participants(self, *, conversation_uuid: str) -> tuple[InboxEntry, ...]:
-        """Both participants' inbox entries of a conversation; none if it does not exist."""
+        """Every member's inbox entry of a conversation (two for a pair); none if it does not
+        exist."""
+
+    def get_roster(self, *, conversation_uuid: str) -> Roster | None:
+        """A group's members and version as they are now; None for a pair or no conversation."""
 
     def find_conversation(self, *, user_uuid: str, other_user_uuid: str) -> str | None:
         """The uuid of the conversation between these two people, if they have one."""
@@ -86,6 +103,40 @@ class MessageStore(Protocol):
         """A new conversation with its first message; one per pair, also when both people
         start it at the same moment (then the message goes into the one that exists).
         `idempotency_key` as for `create_message`."""
+
+    def create_group(
+        self,
+        *,
+        sender: UserRef,
+        members: Sequence[UserRef],
+        name: str,
+        text: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[str, Message]:
+        """A new group of `sender` and `members` (the others) with its first message; every
+        member's inbox entry shows it, unread for all but the sender. Groups are not keyed by
+        their members: the same people again make a new group. `idempotency_key` as for
+        `create_message`. Returns (conversation uuid, message)."""
+
+    def add_members(
+        self,
+        *,
+        actor: UserRef,
+        conversation_uuid: str,
+        people: Sequence[UserRef],
+        max_members: int,
+    ) -> Message | None:
+        """Add people to a group `actor` is in, atomically with the line that says so (an
+        event message), which is where the new members' history starts; those already in
+        are skipped (None when nobody is new). GroupFull past `max_members`; NotFound unless
+        `actor` is a member of a group (a pair has no roster)."""
+
+    def leave_group(self, *, user: UserRef, conversation_uuid: str) -> Message | None:
+        """Take `user` out of a group (their entry goes; nothing more reaches them), with a
+        line for the others. NotFound unless a member of a group."""
+
+    def rename_group(self, *, actor: UserRef, conversation_uuid: str, name: str) -> Message | None:
+        """Set a group's name ("" for none), with a line; None when unchanged."""
 
     def sent_message(self, *, sender_uuid: str, idempotency_key: str) -> Message | None:
         """The message a send by this sender with this key stored, `replayed` as a send with
@@ -140,7 +191,12 @@ class MessageStore(Protocol):
         `sort_key` as for `unsend_message`."""
 
     def list_changed_messages(
-        self, *, conversation_uuid: str, since: datetime, limit: int = 50
+        self,
+        *,
+        conversation_uuid: str,
+        since: datetime,
+        limit: int = 50,
+        visible_from: str | None = None,
     ) -> tuple[Message, ...]:
         """Messages edited or unsent from `since` (less `CHANGE_SLACK`) on, as they are now,
         oldest change first: how a page that asks only for newer messages learns that an older

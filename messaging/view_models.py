@@ -55,7 +55,7 @@ class Person:
 @dataclass(frozen=True)
 class InboxRow:
     conversation_uuid: str
-    other: Person
+    other: Person  # the other person; for a group, the group (its title, no handle)
     last_message: str
     last_message_at: datetime
     unread: int
@@ -63,6 +63,9 @@ class InboxRow:
     url: str  # the conversation page
     time: Stamp  # of last_message_at
     last_message_unsent: bool = False  # shown as "Message unsent"
+    is_group: bool = False
+    # A group's last message is by someone the viewer blocked: its preview is not shown.
+    last_message_blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class MessageRow:
     editable: bool = False  # the viewer's own, and its edit window is open now
     edit_until: str = ""  # when editable: the ISO time its window closes (live.js takes Edit away)
     conversation_url: str = ""  # the conversation page (its Unsend and Edit forms are below)
+    event: str = ""  # a group's roster change: a short line, not a bubble (`text` says it)
+    blocked: bool = False  # by someone the viewer blocked (in a group): shown without its text
 
     @property
     def unsend_url(self) -> str:
@@ -113,8 +118,9 @@ class MessageRow:
 
     @property
     def seam(self) -> Seam:
-        """What a list drawn below this message starts from."""
-        return Seam(self.sender.uuid, self.time.day_iso)
+        """What a list drawn below this message starts from (a line about the group's
+        members ends a run of one person's messages)."""
+        return Seam("" if self.event else self.sender.uuid, self.time.day_iso)
 
 
 @dataclass(frozen=True)
@@ -140,11 +146,16 @@ class EarlierMessages:
 @dataclass(frozen=True)
 class Conversation:
     entry: InboxEntry  # the viewer's own inbox entry
-    other: Person
+    other: Person  # the other person; for a group, the group (its title)
     messages: tuple[MessageRow, ...]  # oldest first, as read
     earlier_cursor: str | None
     url: str  # this conversation's page
     closed: str = ""  # why the viewer cannot reply, shown instead of the reply box
+    members: tuple[Person, ...] = ()  # a group's members, the viewer first
+
+    @property
+    def is_group(self) -> bool:
+        return self.entry.group is not None
 
     @property
     def newest_sort_key(self) -> str:
@@ -196,7 +207,9 @@ def inbox(*, user: User, cursor: str | None = None, reading: str | None = None) 
     focused tab): it is shown as read, as on the conversation page.
     """
     page = selectors.inbox_page(user=user, cursor=cursor)
-    people = selectors.people((entry.other_user for entry in page.items), viewer=user)
+    people = selectors.people(
+        (ref for entry in page.items for ref in selectors.named_on(entry)), viewer=user
+    )
     read_now = next((g for g in page.items if g.conversation_uuid == reading), None)
     return _inbox(page, _persons(people), reading=read_now, live=cursor is None)
 
@@ -231,19 +244,11 @@ def _inbox(
         unread_conversations = max(0, unread_conversations - 1)
     clock = Clock()
     rows = tuple(
-        InboxRow(
-            conversation_uuid=entry.conversation_uuid,
-            other=persons[entry.other_user.uuid],
-            last_message=entry.last_message,
-            last_message_at=entry.last_message_at,
-            last_message_unsent=entry.last_message_unsent,
-            unread=0
-            if (reading and entry.conversation_uuid == reading.conversation_uuid)
-            or persons[entry.other_user.uuid].blocked
-            else entry.unread,
-            sort_key=entry.sort_key,
-            url=reverse("messaging:conversation", args=[entry.conversation_uuid]),
-            time=clock.stamp(entry.last_message_at),
+        _inbox_row(
+            entry,
+            persons,
+            clock,
+            reading=reading is not None and reading.conversation_uuid == entry.conversation_uuid,
         )
         for entry in page.items
     )
@@ -262,6 +267,42 @@ def _inbox(
     return Inbox(
         rows, page.next_cursor, unread_conversations, live_state, reading.unread if reading else 0
     )
+
+
+def _inbox_row(
+    entry: InboxEntry, persons: dict[str, Person], clock: Clock, *, reading: bool
+) -> InboxRow:
+    """One inbox row; `reading`: the page being drawn marks it read."""
+    party = _party(entry, persons)
+    blocked_last = entry.group is not None and _blocked(entry.group.last_sender_uuid, persons)
+    return InboxRow(
+        conversation_uuid=entry.conversation_uuid,
+        other=party,
+        last_message="" if blocked_last else entry.last_message,
+        last_message_at=entry.last_message_at,
+        last_message_unsent=entry.last_message_unsent,
+        unread=0 if reading or party.blocked else entry.unread,
+        sort_key=entry.sort_key,
+        url=reverse("messaging:conversation", args=[entry.conversation_uuid]),
+        time=clock.stamp(entry.last_message_at),
+        is_group=entry.group is not None,
+        last_message_blocked=blocked_last,
+    )
+
+
+def _blocked(user_uuid: str, persons: dict[str, Person]) -> bool:
+    shown = persons.get(user_uuid)
+    return shown is not None and shown.blocked
+
+
+def _party(entry: InboxEntry, persons: dict[str, Person]) -> Person:
+    """Whom an entry is with, as the viewer sees them: the other person; for a group, the
+    group, called by its name or by its other members' names as they are now."""
+    if entry.group is None:
+        return persons[entry.other_user.uuid]
+    others = [persons[member.uuid] for member in entry.group.others(entry.owner_uuid)]
+    title = entry.group.name or ", ".join(person.display_name for person in others)
+    return Person(entry.conversation_uuid, "", title or "Just you")
 
 
 # --- a conversation ---
@@ -285,27 +326,39 @@ def conversation_page(
 
 
 def changed_messages(
-    *, user: User, conversation_uuid: str, since: datetime
+    *, user: User, conversation_uuid: str, since: datetime, visible_from: str | None = None
 ) -> tuple[MessageRow, ...]:
     """Rows of the messages edited or unsent since `since`, to replace their drawings on an
     open page (by id: only the bubble is redrawn, so the grouping around it stays). Membership
     must already be proven (check_live_token). One Query; names only when something changed."""
-    messages = selectors.changed_messages(conversation_uuid=conversation_uuid, since=since)
+    messages = selectors.changed_messages(
+        conversation_uuid=conversation_uuid, since=since, visible_from=visible_from
+    )
     if not messages:
         return ()
-    people = selectors.people(message.sender for message in messages)
+    people = selectors.people((message.sender for message in messages), viewer=user)
     return _message_rows(messages, _persons(people), str(user.uuid))
 
 
 def new_messages(
-    *, user: User, conversation_uuid: str, after: str, above: Seam | None = None, limit: int = 50
+    *,
+    user: User,
+    conversation_uuid: str,
+    after: str,
+    above: Seam | None = None,
+    limit: int = 50,
+    visible_from: str | None = None,
 ) -> tuple[MessageRow, ...]:
     """Rows of the messages newer than sort key `after`, oldest first, joined to the message
     shown `above` them (InvalidCursor for a bad key). Membership must already be proven
     (check_live_token). When nothing is new this is one Query that returns nothing, and no
     SQL."""
-    messages = selectors.new_messages(conversation_uuid=conversation_uuid, after=after, limit=limit)
-    people = selectors.people(message.sender for message in messages)
+    messages = selectors.new_messages(
+        conversation_uuid=conversation_uuid, after=after, limit=limit, visible_from=visible_from
+    )
+    if not messages:
+        return ()
+    people = selectors.people((message.sender for message in messages), viewer=user)
     return _message_rows(messages, _persons(people), str(user.uuid), above=above)
 
 
@@ -326,7 +379,7 @@ def earlier_messages(*, user: User, conversation_uuid: str, before: str) -> Earl
 
 def message_row(*, user: User, message: Message) -> MessageRow:
     """The row of one message as `user`'s pages print it: one just sent, edited or unsent."""
-    people = selectors.people([message.sender])
+    people = selectors.people([message.sender], viewer=user)
     return _message_rows([message], _persons(people), str(user.uuid))[0]
 
 
@@ -353,23 +406,28 @@ def _message_rows(
         sender = persons[message.sender.uuid]
         is_mine = message.sender.uuid == me
         editable = can_edit and policy.may_edit(viewer_uuid=me, message=message, now=now)
+        blocked = sender.blocked and not message.event
         rows.append(
             MessageRow(
                 message_uuid=message.message_uuid,
                 sender=sender,
-                text=message.text,
+                text="" if blocked else message.text,
                 created_at=message.created_at,
                 is_mine=is_mine,
                 sort_key=message.sort_key,
                 time=time,
                 day_label=clock.day_label(time.day) if new_day else "",
                 new_day=new_day,
-                continued=not new_day and before.sender_uuid == sender.uuid,
+                continued=not new_day
+                and not message.event
+                and before.sender_uuid == message.sender.uuid,
                 conversation_url=page_of(message.conversation_uuid),
                 unsent=message.unsent,
                 edited=clock.stamp(message.edited_at) if message.edited_at else None,
                 editable=editable,
                 edit_until=(message.created_at + edit_window()).isoformat() if editable else "",
+                event=message.event,
+                blocked=blocked,
             )
         )
     return tuple(rows)
@@ -383,23 +441,53 @@ def _conversation(
     persons: dict[str, Person],
 ) -> Conversation:
     me = str(user.uuid)
-    other = entry.other_user.uuid
-    refused = policy.refusal(
-        sender_uuid=me,
-        sender=people.viewer,
-        recipient_uuid=other,
-        recipient=people[other],
-        starting=False,
-    )
+    refused = None
+    if entry.group is None:  # a group stays open to its members, whoever blocked whom
+        other = entry.other_user.uuid
+        refused = policy.refusal(
+            sender_uuid=me,
+            sender=people.viewer,
+            recipient_uuid=other,
+            recipient=people[other],
+            starting=False,
+        )
     closed = bool(refused and refused.closes_conversation)
     # The store reads newest first. A closed conversation offers no Edit (an edit writes to
     # the other person, as a reply does); Unsend stays.
     messages = _message_rows(reversed(page.items), persons, me, can_edit=not closed)
     return Conversation(
         entry=entry,
-        other=persons[other],
+        other=_party(entry, persons),
         messages=messages,
         earlier_cursor=page.next_cursor,
         url=reverse("messaging:conversation", args=[entry.conversation_uuid]),
-        closed=refused.message if closed else "",
+        closed=refused.message if refused and closed else "",
+        members=_members(user, entry, persons),
     )
+
+
+def _members(user: User, entry: InboxEntry, persons: dict[str, Person]) -> tuple[Person, ...]:
+    """A group's members as its page lists them, the viewer first; none for a pair."""
+    if entry.group is None:
+        return ()
+    me = str(user.uuid)
+    viewer = Person(me, user.handle, user.display_name)
+    return (viewer, *(persons[ref.uuid] for ref in entry.group.others(me)))
+
+
+@dataclass(frozen=True)
+class GroupHeading:
+    """What an open group page shows above its messages: its title and members."""
+
+    title: Person
+    members: tuple[Person, ...]
+
+
+def group_heading(*, user: User, conversation_uuid: str) -> GroupHeading | None:
+    """A group's title and members as they are now, for an open page that has just been sent
+    a line saying they changed (one read: the members' entries). None for a pair."""
+    entry = selectors.own_entry(user=user, conversation_uuid=conversation_uuid)
+    if entry.group is None:
+        return None
+    persons = _persons(selectors.people(selectors.named_on(entry), viewer=user))
+    return GroupHeading(_party(entry, persons), _members(user, entry, persons))

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -34,7 +34,16 @@ from . import selectors, services, view_models
 from .domain import format_sort_key
 from .error_pages import messaging_errors
 from .errors import InvalidCursor
-from .forms import EditForm, MessageChangeForm, MessageForm, RecipientForm
+from .forms import (
+    AddPeopleForm,
+    EditForm,
+    GroupForm,
+    MessageChangeForm,
+    MessageForm,
+    RecipientForm,
+    RenameForm,
+    people_named,
+)
 
 
 def messaging_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -62,7 +71,11 @@ def start(request: HttpRequest) -> HttpResponse:
         return redirect("messaging:inbox")
     box = RecipientForm(data, user=request.user)
     if box.is_valid():
-        return redirect("messaging:new", handle=box.cleaned_data["handle"])
+        recipients = box.cleaned_data["recipients"]
+        if len(recipients) == 1:
+            return redirect("messaging:new", handle=recipients[0].handle)
+        query = urlencode({"to": [person.handle for person in recipients]}, doseq=True)
+        return HttpResponseRedirect(f"{reverse('messaging:new_group')}?{query}")
     return _render_inbox(request, box, status=422 if request.method == "POST" else 200)
 
 
@@ -126,7 +139,13 @@ def _refused(refusal: services.SendRefused, form: MessageForm, render_page, *arg
 
 
 def _render_conversation(
-    request: HttpRequest, conversation_uuid: str, form: MessageForm, *, status: int = 200
+    request: HttpRequest,
+    conversation_uuid: str,
+    form: MessageForm,
+    *,
+    status: int = 200,
+    add_box: AddPeopleForm | None = None,
+    rename_form: RenameForm | None = None,
 ) -> HttpResponse:
     before = request.GET.get("before") or None
     if before and request.method == "GET" and request.htmx:
@@ -147,6 +166,11 @@ def _render_conversation(
         "before": before,
         "unread_conversations": page.inbox.unread_conversations,
         "changes_since": changes_since,
+        "add_box": add_box or AddPeopleForm(user=request.user),
+        "rename_form": rename_form
+        or RenameForm(initial={"name": page.conversation.entry.group.name})
+        if page.conversation.entry.group
+        else None,
     }
     return render(request, "messaging/conversation.html", context, status=status)
 
@@ -198,6 +222,104 @@ def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
         response = HttpResponse(status=201)
         response["Location"] = reverse("messaging:conversation", args=[conversation_uuid])
         return response
+    return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+
+
+@messaging_page
+@require_http_methods(["GET", "HEAD", "POST"])
+def new_group(request: HttpRequest) -> HttpResponse:
+    """A new group with the people in `to` (their handles; the inbox's To box sends here):
+    the page names them all, takes an optional name, and its first message starts the group.
+    A new group every time: the same people again make another one."""
+    typed = " ".join((request.POST if request.method == "POST" else request.GET).getlist("to"))
+    try:
+        recipients = people_named(typed, sender=request.user)
+    except ValidationError as error:
+        return _recipient_error(request, error.messages[0], status=404)
+    if len(recipients) < 2:
+        if recipients:  # one person: their conversation, which is never a group
+            return redirect("messaging:new", handle=recipients[0].handle)
+        return redirect("messaging:inbox")
+    refused = services.group_cap_refusal(len(recipients) + 1)
+    if refused:
+        return _recipient_error(request, refused, status=400)
+    if request.method != "POST":
+        return _render_new_group(request, recipients, GroupForm())
+    form = GroupForm(request.POST)
+    if not form.is_valid():
+        return _render_new_group(request, recipients, form, status=422)
+    try:
+        conversation_uuid = services.start_group(
+            sender=request.user,
+            recipients=recipients,
+            name=form.cleaned_data["name"],
+            text=form.cleaned_data["text"],
+            idempotency_key=str(form.cleaned_data["token"]),
+        )
+    except (services.SendRefused, services.GroupRefused) as refusal:
+        return _refused(refusal, form, _render_new_group, request, recipients)
+    if _sent_by_script(request):
+        response = HttpResponse(status=201)
+        response["Location"] = reverse("messaging:conversation", args=[conversation_uuid])
+        return response
+    return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+
+
+def _render_new_group(request, recipients, form: GroupForm, *, status: int = 200) -> HttpResponse:
+    context = {
+        "people": [view_models.person(viewer=request.user, user=person) for person in recipients],
+        "handles": [person.handle for person in recipients],
+        "form": form,
+    }
+    return render(request, "messaging/new_group.html", context, status=status)
+
+
+@messaging_page
+@require_POST
+def add_people(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResponse:
+    """Add people to a group I am in (a handle box on its page); back to the group, where a
+    line says who added whom. A handle that does not work, or a person who cannot be added
+    (blocked, gone, the group full), comes back on the page with the box as typed."""
+    conversation_uuid = str(conversation_uuid)
+    box = AddPeopleForm(request.POST, user=request.user)
+    if box.is_valid():
+        try:
+            services.add_to_group(
+                user=request.user,
+                conversation_uuid=conversation_uuid,
+                people=box.cleaned_data["people"],
+            )
+        except (services.SendRefused, services.GroupRefused) as refusal:
+            box.add_error("handles", str(refusal))
+            return _render_conversation(
+                request, conversation_uuid, MessageForm(), status=refusal.status, add_box=box
+            )
+        return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+    return _render_conversation(request, conversation_uuid, MessageForm(), status=422, add_box=box)
+
+
+@messaging_page
+@require_POST
+def leave(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResponse:
+    """Leave a group I am in; back to the inbox, where it is no longer listed."""
+    services.leave_group(user=request.user, conversation_uuid=str(conversation_uuid))
+    messages.success(request, "You left the group. Its messages no longer reach you.")
+    return _see_other("messaging:inbox")
+
+
+@messaging_page
+@require_POST
+def rename(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResponse:
+    """Name a group I am in (empty: no name); back to the group, where a line says so."""
+    conversation_uuid = str(conversation_uuid)
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        return _render_conversation(
+            request, conversation_uuid, MessageForm(), status=422, rename_form=form
+        )
+    services.rename_group(
+        user=request.user, conversation_uuid=conversation_uuid, name=form.cleaned_data["name"]
+    )
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
 
 

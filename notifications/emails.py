@@ -1,9 +1,10 @@
-"""The email about unread messages: its text and HTML parts, and the one-click unsubscribe
-link and headers (RFC 8058) that every such email carries."""
+"""The email about unread messages (in a pair or a group): its text and HTML parts, and the
+one-click unsubscribe link and headers (RFC 8058) that every such email carries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
@@ -47,16 +48,50 @@ def unread_messages(
     """The email telling `recipient` that `sender_name` wrote `unread` messages they have not
     read, showing the newest of them (`messages`, oldest first; their text unless
     NOTIFY_EMAIL_TEXT is off) and linking to the conversation."""
+    return _email(
+        recipient,
+        conversation_uuid,
+        sender_name=sender_name,
+        sender_handle=sender_handle,
+        messages=messages,
+        unread=unread,
+    )
+
+
+@dataclass(frozen=True)
+class Said:
+    """A message as a group's email shows it: with who wrote it, by their names as they are
+    now (the message keeps the names it was sent under)."""
+
+    message: Message
+    name: str
+    handle: str
+
+
+def unread_in_group(
+    *,
+    recipient: User,
+    title: str,
+    conversation_uuid: str,
+    messages: Sequence[Said],
+    unread: int,
+) -> EmailMultiAlternatives:
+    """The email telling `recipient` that the group called `title` (for them) has `unread`
+    messages they have not read, showing the newest of them (`messages`, oldest first, each
+    with its author; their text unless NOTIFY_EMAIL_TEXT is off) and linking to it."""
+    return _email(recipient, conversation_uuid, title=title, messages=messages, unread=unread)
+
+
+def _email(recipient: User, conversation_uuid: str, **about) -> EmailMultiAlternatives:
+    """The email with both parts and the unsubscribe headers; `about`: what the templates say
+    about the messages (a group's has a `title`, a pair's the sender's names)."""
     unsubscribe = _absolute(
         reverse("notifications:unsubscribe", args=[unsubscribe_token(recipient)])
     )
     context = {
+        **about,
         "recipient": recipient,
-        "sender_name": sender_name,
-        "sender_handle": sender_handle,
-        "messages": messages,
-        "unread": unread,
-        "more": max(0, unread - len(messages)),
+        "more": max(0, about["unread"] - len(about["messages"])),
         "with_text": settings.NOTIFY_EMAIL_TEXT,
         "conversation_url": _absolute(reverse("messaging:conversation", args=[conversation_uuid])),
         "settings_url": _absolute(reverse("settings")),

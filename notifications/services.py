@@ -1,7 +1,8 @@
 """Emails about unread messages: what a send, a read and the worker's pass do.
 
-- `note_unread` (on a send, after the store has the message): the recipient's notice, due after
-  their delay, unless one is there already. One SQL write; none for someone who gets no emails.
+- `note_unread` (on a send, after the store has the message): each recipient's notice, due
+  after their delay, unless one is there already. One SQL write for all of a group's members;
+  none when no one gets emails.
 - `conversation_read` (on a read, a hide): the notice goes; the next message starts a new one.
 - `send_due` (`manage.py notify_emails`): each due notice claimed in its own transaction with
   `SELECT … FOR UPDATE SKIP LOCKED`, checked against the store and the people as they are now,
@@ -17,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from cruddur.uuids import parse_uuid
+from messaging.domain import InboxEntry, group_title
 from messaging.store import get_store
 from users.models import User
 from users.profiles import current_profiles
@@ -34,24 +38,28 @@ logger = logging.getLogger(__name__)
 
 # Messages an email shows at most (the newest; it says how many more there are).
 MESSAGES_SHOWN = 3
+# The newest messages a group's email reads: enough to show MESSAGES_SHOWN when a few among
+# them are lines about the roster or from people the recipient blocked (one read either way).
+GROUP_MESSAGES_READ = 3 * MESSAGES_SHOWN
 
 
-def note_unread(*, recipient_uuid: str, conversation_uuid: str, after: int | None) -> None:
-    """A message to `recipient_uuid` was stored: their email is due `after` seconds from now,
-    unless a notice for this conversation is there already (an earlier message of the same
-    unread stretch, or the email already sent). `after` None: they get no emails, no write."""
-    if after is None:
-        return
-    UnreadNotice.objects.bulk_create(
-        [
-            UnreadNotice(
-                recipient_id=recipient_uuid,
-                conversation_uuid=conversation_uuid,
-                due_at=timezone.now() + timedelta(seconds=after),
-            )
-        ],
-        ignore_conflicts=True,
-    )
+def note_unread(*, conversation_uuid: str, recipients: Mapping[str, int | None]) -> None:
+    """A message in the conversation was stored: each recipient's email is due after their
+    delay in seconds (None: they get no emails), unless a notice for this conversation is
+    there already (an earlier message of the same unread stretch, or the email already sent).
+    One SQL write for everyone (a pair's one person, a group's other members); none when no
+    one gets emails."""
+    now = timezone.now()
+    notices = [
+        UnreadNotice(
+            recipient_id=recipient_uuid,
+            conversation_uuid=conversation_uuid,
+            due_at=now + timedelta(seconds=after),
+        )
+        for recipient_uuid, after in recipients.items()
+        if after is not None
+    ]
+    UnreadNotice.objects.bulk_create(notices, ignore_conflicts=True)  # no query when empty
 
 
 def conversation_read(*, user_uuid: str, conversation_uuid: str) -> None:
@@ -115,7 +123,7 @@ def _send_one(now: datetime, *, exclude: list[int]) -> tuple[str, int] | None:
 def _email_for(notice: UnreadNotice):
     """The email for a due notice, or None when there is none to send now: the person read
     the conversation, turned emails off, has no verified address, is gone, or blocked (or lost)
-    the person who wrote."""
+    the person who wrote (in a group: everyone who wrote the unread messages)."""
     recipient: User = notice.recipient
     if not recipient.gets_unread_emails:
         return None
@@ -124,7 +132,9 @@ def _email_for(notice: UnreadNotice):
     entries = {e.owner_uuid: e for e in store.get_participants(conversation_uuid=conversation)}
     own = entries.get(str(recipient.uuid))
     if own is None or not own.unread:
-        return None  # read in time (or no such conversation any more)
+        return None  # read in time (or no such conversation any more, or they left the group)
+    if own.group is not None:
+        return _group_email(recipient, own)
     sender_uuid = uuid.UUID(own.other_user.uuid)
     profiles = current_profiles(recipient.uuid, sender_uuid)
     sender, mine = profiles.get(sender_uuid), profiles.get(recipient.uuid)
@@ -146,4 +156,46 @@ def _email_for(notice: UnreadNotice):
         conversation_uuid=conversation,
         messages=unread[-own.unread :],
         unread=own.unread,
+    )
+
+
+def _group_email(recipient: User, own: InboxEntry):
+    """The email about a group's unread messages: those after what the recipient read (and
+    from when they joined) written by others, less the lines about the roster and the messages
+    of people the recipient blocked or who are gone; None when none is left to show."""
+    mine = str(recipient.uuid)
+    page = get_store().list_messages(
+        conversation_uuid=own.conversation_uuid,
+        limit=GROUP_MESSAGES_READ,
+        since=own.visible_from,
+    )
+    unread = [
+        message
+        for message in page.items  # newest first
+        if message.sender.uuid != mine
+        and (own.read_up_to is None or message.sort_key > own.read_up_to)
+    ][: own.unread]
+    people = current_profiles(
+        recipient.uuid, *filter(None, {parse_uuid(m.sender.uuid) for m in unread})
+    )
+    me = people.get(recipient.uuid)
+    if me is None:
+        return None
+    shown = []
+    for message in reversed(unread):  # oldest first
+        author = people.get(parse_uuid(message.sender.uuid))
+        if message.event or author is None or author.is_deleted or not author.is_active:
+            continue  # a line about the roster, or someone gone
+        if me.has_blocked(message.sender.uuid):
+            continue
+        shown.append(emails.Said(message, author.display_name or author.handle, author.handle))
+    if not shown:
+        return None
+    return emails.unread_in_group(
+        recipient=recipient,
+        title=group_title(own.group.name, own.group.members, mine),
+        conversation_uuid=own.conversation_uuid,
+        messages=shown[-MESSAGES_SHOWN:],
+        # What was read and left out is not counted; what the page did not reach is.
+        unread=own.unread - (len(unread) - len(shown)),
     )

@@ -8,7 +8,8 @@ Layers, top to bottom (an arrow may point down or stay in its layer, never up):
     rules     services, selectors, policy, view models: what may happen and what is shown
     store     the MessageStore interface
     adapters  DynamoDB, the in-memory store, Redis, Cognito, the ORM's models
-    base      the domain's dataclasses and errors, and the project's plumbing in cruddur/
+    base      the domain's dataclasses, errors and the rules both stores share (rosters),
+              and the project's plumbing in cruddur/
 
 Each module of the apps is placed by the first pattern below that matches its path. Tests,
 the benchmark and the development emulator sit outside the layers and are not read.
@@ -63,6 +64,7 @@ PLACES = (
     ("notifications/models.py", "adapters"),
     ("messaging/domain.py", "base"),
     ("messaging/errors.py", "base"),
+    ("messaging/rosters.py", "base"),
     ("messaging/timestamps.py", "base"),
     ("cruddur/*", "base"),
     ("*", "rules"),

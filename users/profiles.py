@@ -120,25 +120,36 @@ def _load(user_uuids: list[uuid.UUID]) -> dict[uuid.UUID, Profile | None]:
 
 
 def current_profiles(
-    sender_uuid: uuid.UUID, recipient_uuid: uuid.UUID
+    sender_uuid: uuid.UUID, *recipient_uuids: uuid.UUID
 ) -> dict[uuid.UUID, Profile | None]:
-    """The two people's profiles as the database holds them now, for deciding whether one
-    may write to the other: never the cache, which a reader racing a write can fill with a
-    profile from before it (a block, a deactivation) for up to PROFILE_TIMEOUT. One query
-    over the primary key, each row with whether that person blocked the other (the index of
-    the (blocker, blocked) pair); `blocked` holds only that."""
-    pair = [sender_uuid, recipient_uuid]
+    """The people's profiles as the database holds them now, for deciding whether the sender
+    may write to each recipient: never the cache, which a reader racing a write can fill with
+    a profile from before it (a block, a deactivation) for up to PROFILE_TIMEOUT. One query
+    over the primary key, each row with the blocks between that person and the sender (the
+    index of the (blocker, blocked) pair); `blocked` holds only those: a recipient's holds the
+    sender if they blocked them, the sender's each recipient they blocked."""
+    everyone = [sender_uuid, *recipient_uuids]
     rows = (
-        User.objects.filter(uuid__in=pair)
+        User.objects.filter(uuid__in=everyone)
         .annotate(
-            blocked_other=Exists(Block.objects.filter(blocker=OuterRef("pk"), blocked__in=pair))
+            blocks_sender=Exists(Block.objects.filter(blocker=OuterRef("pk"), blocked=sender_uuid)),
+            blocked_by_sender=Exists(
+                Block.objects.filter(blocker=sender_uuid, blocked=OuterRef("pk"))
+            ),
         )
-        .values_list(*_PROFILE_FIELDS, "blocked_other")
+        .values_list(*_PROFILE_FIELDS, "blocks_sender", "blocked_by_sender")
     )
-    found: dict[uuid.UUID, Profile | None] = dict.fromkeys(pair)
-    for user_uuid, *fields, blocked_other in rows:
-        other = recipient_uuid if user_uuid == sender_uuid else sender_uuid
-        found[user_uuid] = _profile(fields, {str(other)} if blocked_other else ())
+    found: dict[uuid.UUID, Profile | None] = dict.fromkeys(everyone)
+    sender_fields, sender_blocked = None, set()
+    for user_uuid, *fields, blocks_sender, blocked_by_sender in rows:
+        if user_uuid == sender_uuid:
+            sender_fields = fields
+            continue
+        if blocked_by_sender:
+            sender_blocked.add(str(user_uuid))
+        found[user_uuid] = _profile(fields, {str(sender_uuid)} if blocks_sender else ())
+    if sender_fields is not None:
+        found[sender_uuid] = _profile(sender_fields, sender_blocked)
     return found
 
 

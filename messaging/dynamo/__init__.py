@@ -28,10 +28,20 @@ GSI `message-group-sk-index`: `message_group_uuid` (HASH), `sk` (RANGE), project
 | pair            | PAIR#<uuid_a>#<uuid_b>  | PAIR               | group_uuid (NOT message_group_uuid, so the    |
 |                 | (a < b as strings)      |                    | sparse GSI never holds it)                    |
 | unread counter  | GRP#<owner_uuid>        | UNREAD             | conversations (N): entries with unread > 0    |
+| group roster    | ROSTER#<group uuid>     | ROSTER             | group_uuid, group_name, members (L of M:      |
+|                 |                         |                    | uuid, handle, display_name, joined_sk for     |
+|                 |                         |                    | those added later), version (N): every write  |
+|                 |                         |                    | moving a group's entries checks it            |
+
+A group member's inbox entry is an inbox entry whose user_uuid is the GROUP's uuid (user_handle
+the other members' handles, user_display_name its title), with kind = "group", group_name,
+members, last_user_uuid and joined_sk (sk >= joined_sk is what they may read); a roster
+change is a message with `event` (added / left / renamed). See `groups.py`.
 
 Sort keys are UTC, fixed width, microseconds always present: `2026-11-21T13:05:09.000000+00:00`
 (`messaging.domain.format_sort_key`). Message items carry no `message_group_uuid`, so the GSI
-holds inbox entries only: a GSI query by conversation returns its two participants' entries.
+holds inbox entries only: a GSI query by conversation returns its members' entries (two for a
+pair).
 
 Access patterns (the original's letters)
 ----------------------------------------
@@ -55,6 +65,7 @@ Modules, each with one reason to change
 items     key formats, cursors and the item codec (the only place that knows attribute names)
 table     the client choke point: calls, error translation, paging, batch writes, transactions
 actions   transaction actions several writes share (pattern D, the unread counter)
+groups    a group's start and roster changes as transaction actions
 store     the access patterns by name (`DynamoStore`, the `MessageStore` interface)
 jobs      the unread repair and the bulk import
 migrate   bring a table written by the original up to date (`ddb_migrate`)

@@ -6,14 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..domain import preview
+from ..domain import Roster, preview
 from .items import (
     EDITED_AT,
     EXPIRES_AT,
     LAST_MESSAGE_UNSENT,
+    ROSTER_SORT_KEY,
     UNREAD_SORT_KEY,
     UNSENT_AT,
     inbox_pk,
+    is_group_entry,
+    regroup,
+    roster_pk,
     to_typed,
     typed_key,
     unread_of,
@@ -116,9 +120,11 @@ def moved_entries(
     sender_uuid: str,
     count_unread: bool = True,
     unsent: bool = False,
+    roster: Roster | None = None,
 ) -> list[dict[str, Any]]:
     """Pattern D: each entry item moves to `sort_key` with `text` (`unsent`: the message was
-    unsent before the move reached it, as the Streams handler can find it).
+    unsent before the move reached it, as the Streams handler can find it; `roster`: a group's
+    roster changed, and the entries carry its new name and members).
 
     `sk` is a key, so a move is a delete + put. The delete holds only while the item is as
     read (a concurrent move or read cancels the transaction and the caller reads again); the
@@ -146,6 +152,10 @@ def moved_entries(
         )
         # Copying the old item keeps the other person's names and anything unknown.
         moved = {**item, "sk": sort_key, "message": preview(text), "unread": new_unread}
+        if roster is not None:
+            moved = regroup(moved, roster)
+        if is_group_entry(item):
+            moved["last_user_uuid"] = sender_uuid
         if unsent:
             moved[LAST_MESSAGE_UNSENT] = True
         else:
@@ -153,6 +163,28 @@ def moved_entries(
         actions.append(put_new(table_name, moved))
         actions += counter_follows(table_name, item["pk"], old_unread, new_unread)
     return actions
+
+
+def roster_as_read(table_name: str, version: int) -> dict[str, Any]:
+    """Condition arguments: a group's roster is at the version read (no add, leave or rename
+    committed since)."""
+    return {
+        "ConditionExpression": "#version = :version",
+        "ExpressionAttributeNames": {"#version": "version"},
+        "ExpressionAttributeValues": {":version": {"N": str(version)}},
+    }
+
+
+def roster_unchanged(table_name: str, conversation_uuid: str, version: int) -> dict[str, Any]:
+    """A send's check that the group's roster is as read: a concurrent roster change cancels
+    the send, which reads the roster again (so no member's entry is left behind)."""
+    return {
+        "ConditionCheck": {
+            "TableName": table_name,
+            "Key": typed_key(roster_pk(conversation_uuid), ROSTER_SORT_KEY),
+            **roster_as_read(table_name, version),
+        }
+    }
 
 
 def unchanged_message(table_name: str, item: dict[str, Any]) -> dict[str, Any]:

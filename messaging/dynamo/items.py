@@ -15,7 +15,17 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..domain import InboxEntry, Message, UserRef, format_sort_key, parse_sort_key, preview
+from ..domain import (
+    Group,
+    InboxEntry,
+    Message,
+    Roster,
+    UserRef,
+    format_sort_key,
+    group_title,
+    parse_sort_key,
+    preview,
+)
 from ..errors import InvalidCursor
 
 GSI_NAME = "message-group-sk-index"
@@ -50,6 +60,13 @@ _INBOX_PREFIX = "GRP#"
 _MESSAGES_PREFIX = "MSG#"
 _PAIR_PREFIX = "PAIR#"
 _SENT_PREFIX = "SENT#"
+# A group's roster: `ROSTER#<conversation>` / `ROSTER` (see `roster_item`).
+_ROSTER_PREFIX = "ROSTER#"
+ROSTER_SORT_KEY = "ROSTER"
+# A group's inbox entries say so (`kind`), and carry its name, members and the owner's join.
+GROUP_KIND = "group"
+# On a message: the roster change it records (domain.ADDED, LEFT, RENAMED).
+EVENT = "event"
 SENT_SORT_KEY = "SENT"
 # How long a form's idempotency key is remembered: far longer than any retry.
 SENT_KEY_LIFETIME = timedelta(days=1)
@@ -77,6 +94,14 @@ def is_message_pk(pk: Any) -> bool:
 def pair_pk(user_uuid: str, other_user_uuid: str) -> str:
     first, second = sorted((str(user_uuid), str(other_user_uuid)))
     return f"{_PAIR_PREFIX}{first}#{second}"
+
+
+def roster_pk(conversation_uuid: str) -> str:
+    return f"{_ROSTER_PREFIX}{conversation_uuid}"
+
+
+def is_group_entry(item: dict[str, Any]) -> bool:
+    return item.get("kind") == GROUP_KIND
 
 
 def sent_pk(sender_uuid: str, idempotency_key: str) -> str:
@@ -197,6 +222,33 @@ def _user_ref(item: dict[str, Any]) -> UserRef:
     )
 
 
+def _refs(stored: Any) -> tuple[UserRef, ...]:
+    return tuple(
+        UserRef(
+            str(member["uuid"]), str(member.get("handle", "")), str(member.get("display_name", ""))
+        )
+        for member in stored or ()
+    )
+
+
+def _stored_refs(members: Any) -> list[dict[str, str]]:
+    return [
+        {"uuid": member.uuid, "handle": member.handle, "display_name": member.display_name}
+        for member in members
+    ]
+
+
+def _group_of(item: dict[str, Any]) -> Group | None:
+    if not is_group_entry(item):
+        return None
+    return Group(
+        name=str(item.get("group_name", "")),
+        members=_refs(item.get("members")),
+        joined_at=item.get("joined_sk"),
+        last_sender_uuid=str(item.get("last_user_uuid", "")),
+    )
+
+
 def entry_from_item(item: dict[str, Any]) -> InboxEntry:
     return InboxEntry(
         conversation_uuid=item["message_group_uuid"],
@@ -209,6 +261,73 @@ def entry_from_item(item: dict[str, Any]) -> InboxEntry:
         read_up_to=item.get("last_read_sk"),
         hidden=is_hidden(item["sk"]),
         last_message_unsent=bool(item.get(LAST_MESSAGE_UNSENT)),
+        group=_group_of(item),
+    )
+
+
+def group_entry_item(
+    *,
+    owner_uuid: str,
+    roster: Roster,
+    sort_key: str,
+    text: str,
+    unread: int,
+    last_sender_uuid: str,
+) -> dict[str, Any]:
+    """A member's inbox entry for a group, in the original's shape (its readers list it as a
+    conversation with "someone" called by the group's title): `user_uuid` is the group's own
+    uuid, never a person's, `user_handle` the other members' handles."""
+    others = [member for member in roster.members if member.uuid != owner_uuid]
+    item = entry_item(
+        owner_uuid=owner_uuid,
+        other=UserRef(
+            roster.conversation_uuid,
+            ",".join(member.handle for member in others),
+            group_title(roster.name, roster.members, owner_uuid),
+        ),
+        conversation_uuid=roster.conversation_uuid,
+        sort_key=sort_key,
+        text=text,
+        unread=unread,
+    )
+    item.update(
+        kind=GROUP_KIND,
+        group_name=roster.name,
+        members=_stored_refs(roster.members),
+        last_user_uuid=last_sender_uuid,
+    )
+    if owner_uuid in roster.joined_at:
+        item["joined_sk"] = roster.joined_at[owner_uuid]
+    return item
+
+
+def roster_item(roster: Roster) -> dict[str, Any]:
+    """A group's roster. `group_uuid`, not `message_group_uuid`: never in the sparse GSI."""
+    members = _stored_refs(roster.members)
+    for member in members:
+        if member["uuid"] in roster.joined_at:
+            member["joined_sk"] = roster.joined_at[member["uuid"]]
+    return {
+        "pk": roster_pk(roster.conversation_uuid),
+        "sk": ROSTER_SORT_KEY,
+        "group_uuid": roster.conversation_uuid,
+        "group_name": roster.name,
+        "members": members,
+        "version": roster.version,
+    }
+
+
+def roster_from_item(item: dict[str, Any]) -> Roster:
+    return Roster(
+        conversation_uuid=str(item["group_uuid"]),
+        name=str(item.get("group_name", "")),
+        members=_refs(item.get("members")),
+        joined_at={
+            str(member["uuid"]): str(member["joined_sk"])
+            for member in item.get("members") or ()
+            if member.get("joined_sk")
+        },
+        version=int(item.get("version", 0)),
     )
 
 
@@ -247,7 +366,37 @@ def item_of_entry(entry: InboxEntry) -> dict[str, Any]:
         item["last_read_sk"] = entry.read_up_to
     if entry.last_message_unsent:
         item[LAST_MESSAGE_UNSENT] = True
+    if entry.group is not None:
+        item.update(
+            kind=GROUP_KIND,
+            group_name=entry.group.name,
+            members=_stored_refs(entry.group.members),
+            last_user_uuid=entry.group.last_sender_uuid,
+        )
+        if entry.group.joined_at:
+            item["joined_sk"] = entry.group.joined_at
     return item
+
+
+def regroup(item: dict[str, Any], roster: Roster) -> dict[str, Any]:
+    """A group entry item with the roster's name and members (and its owner's titles)."""
+    owner_uuid = owner_of(item["pk"])
+    fresh = group_entry_item(
+        owner_uuid=owner_uuid,
+        roster=roster,
+        sort_key=item["sk"],
+        text="",
+        unread=0,
+        last_sender_uuid="",
+    )
+    keep = {
+        name: fresh[name]
+        for name in ("user_uuid", "user_handle", "user_display_name", "group_name", "members")
+    }
+    updated = {**item, **keep}
+    if owner_uuid in roster.joined_at:
+        updated["joined_sk"] = roster.joined_at[owner_uuid]
+    return updated
 
 
 def conversation_of(item: dict[str, Any]) -> str:
@@ -265,6 +414,7 @@ def message_from_item(item: dict[str, Any]) -> Message:
         sort_key=item["sk"],
         edited_at=time_of(edited_at) if edited_at else None,
         unsent_at=time_of(unsent_at) if unsent_at else None,
+        event=str(item.get(EVENT, "")),
     )
 
 
@@ -279,7 +429,7 @@ def change_item(message: Message, *, changed_at: datetime) -> dict[str, Any]:
 
 
 def message_item(message: Message) -> dict[str, Any]:
-    return {
+    item = {
         "pk": messages_pk(message.conversation_uuid),
         "sk": message.sort_key,
         "message_uuid": message.message_uuid,
@@ -288,6 +438,9 @@ def message_item(message: Message) -> dict[str, Any]:
         "user_display_name": message.sender.display_name,
         "user_handle": message.sender.handle,
     }
+    if message.event:
+        item[EVENT] = message.event
+    return item
 
 
 def pair_item(user_uuid: str, other_user_uuid: str, conversation_uuid: str) -> dict[str, Any]:
@@ -304,7 +457,13 @@ def conversation_of_pair(item: dict[str, Any]) -> str:
 
 
 def message_at(
-    moment: datetime, *, message_uuid: str, conversation_uuid: str, sender: UserRef, text: str
+    moment: datetime,
+    *,
+    message_uuid: str,
+    conversation_uuid: str,
+    sender: UserRef,
+    text: str,
+    event: str = "",
 ) -> Message:
     """The message written at `moment` (its sort key is the one format of a time)."""
     sort_key = format_sort_key(moment)
@@ -315,6 +474,7 @@ def message_at(
         text=text,
         created_at=parse_sort_key(sort_key),
         sort_key=sort_key,
+        event=event,
     )
 
 

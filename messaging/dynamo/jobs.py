@@ -32,13 +32,16 @@ def repair_unread(
 ) -> UnreadRepair:
     """Recompute unread counts, and each owner's counter, from the messages themselves.
 
-    The rule: an entry's unread count is the number of messages from the other person that
-    are newer than what the owner has read. What the owner has read ends at the later of
-    (a) the entry's `last_read_sk`, which mark_read sets to the entry's sort key when it
-    clears the count, and (b) the owner's own newest message, since sending means reading.
-    Entries written by older code have no `last_read_sk`: only (b) applies, so a conversation
-    the owner read but never answered counts as unread. Messages newer than the entry itself
-    are left out: the move that is still coming (the Streams handler) will count them.
+    The rule: an entry's unread count is the number of messages from the other people (in a
+    group, its event lines too: "… added …") that are newer than what the owner has read.
+    What the owner has read ends at the later of (a) the entry's `last_read_sk`, which
+    mark_read sets to the entry's sort key when it clears the count, and (b) the owner's own
+    newest message, since sending means reading. Entries written by older code have no
+    `last_read_sk`: only (b) applies, so a conversation the owner read but never answered
+    counts as unread. A group member added later never counts what came before the line that
+    added them (their entry's `joined_sk`): they cannot read it. Messages newer than the
+    entry itself are left out: the move that is still coming (the Streams handler) will count
+    them.
 
     `owner_uuids` limits it to those inboxes; by default every owner found in the sparse GSI
     (entries only). `dry_run` reports without writing.
@@ -51,7 +54,7 @@ def repair_unread(
         counter_delta = 0  # what the entry fixes add to the counter (as their writes do)
         for item in _owner_entries(table, owner_uuid):
             checked += 1
-            stored, unread = items.unread_of(item), _count_unread(table, item)
+            stored, unread = items.unread_of(item), count_unread(table, item)
             unread_entries += unread > 0
             if unread == stored:
                 continue
@@ -107,8 +110,8 @@ def _owner_entry(table: Table, owner_uuid: str, conversation_uuid: str) -> dict[
     return found[0] if found else None
 
 
-def _count_unread(table: Table, entry: dict[str, Any]) -> int:
-    """The unread count of one entry by the rule in `repair_unread`."""
+def count_unread(table: Table, entry: dict[str, Any]) -> int:
+    """The unread count of one entry (a pair's or a group's) by the rule in `repair_unread`."""
     owner_uuid = items.owner_of(entry["pk"])
     entry_at = items.time_of(items.entry_time_key(entry["sk"]))
     if entry_at is None:
@@ -117,6 +120,8 @@ def _count_unread(table: Table, entry: dict[str, Any]) -> int:
             "fix or delete it, then run the repair again."
         )
     read_until = items.time_of(entry.get("last_read_sk"))  # a damaged marker counts as none
+    # A group member added later sees the group from the line that added them on.
+    visible_from = items.time_of(entry.get("joined_sk"))
     unread = 0
     # Newest first, stopping at the first message the owner has read. Times are compared
     # parsed, not as strings: older code wrote keys with local offsets.
@@ -134,8 +139,10 @@ def _count_unread(table: Table, entry: dict[str, Any]) -> int:
             sent_at = items.time_of(message["sk"])
             if sent_at is None or sent_at > entry_at:
                 continue
-            if message.get("user_uuid") == owner_uuid or (
-                read_until is not None and sent_at <= read_until
+            if (
+                message.get("user_uuid") == owner_uuid
+                or (read_until is not None and sent_at <= read_until)
+                or (visible_from is not None and sent_at < visible_from)
             ):
                 return unread
             unread += 1
@@ -155,7 +162,7 @@ def _repair_entry(table: Table, item: dict[str, Any]) -> None:
         )
         if entry is None:
             return Done(None)
-        old, new = items.unread_of(entry), _count_unread(table, entry)
+        old, new = items.unread_of(entry), count_unread(table, entry)
         if old == new:
             return Done(None)
         return Write(actions.set_unread(table.name, entry, new), None)

@@ -6,11 +6,16 @@ counters, no schema item, no TTL. `migrate` adds, in this order:
 1. DynamoDB TTL on `expires_at` (the idempotency keys of sends expire by it);
 2. per person, in sorted order of their uuid: a PAIR item for each pair of people who have a
    conversation, then the unread counts of their entries and their UNREAD counter
-   (`jobs.repair_unread`, which holds the rule);
+   (`jobs.repair_unread`, which holds the rule, groups' too);
 3. the schema item (`schema.mark_current`), only when every person went through.
 
 It never rewrites a key (sort keys keep whatever form the original gave them: local offsets,
 with or without microseconds) and never deletes anything.
+
+Groups (this app's, never the original's) have no PAIR item: a group entry's `user_uuid` is
+the group's own uuid, not a person's, so its entries take no part in step 2's pairs. Their
+entries, rosters and event lines are only read (the unread repair counts event lines and
+knows when a member joined), so a table holding groups migrates as one without.
 
 Resumable and idempotent by re-checking, not by a checkpoint: every step reads first and
 writes only what is missing or wrong, so a second run writes nothing, and an interrupted run
@@ -91,7 +96,7 @@ class MigrationReport:
 @dataclass(frozen=True)
 class _Entry:
     owner_uuid: str
-    other_uuid: str
+    other_uuid: str | None  # None in a group's entry: its members are no pair
     conversation_uuid: str
     last_message_at: datetime  # the earliest possible when the key is not a time
 
@@ -230,14 +235,16 @@ def _entries(table: Table) -> list[_Entry]:
         "scan",
         TableName=table.name,
         IndexName=items.GSI_NAME,
-        ProjectionExpression="pk, sk, message_group_uuid, user_uuid",
+        ProjectionExpression="pk, sk, message_group_uuid, user_uuid, #kind",
+        ExpressionAttributeNames={"#kind": "kind"},
     ):
         for raw in page["Items"]:
             item = items.to_plain(raw)
             owner_uuid = items.owner_of(item["pk"])
             if owner_uuid == item["pk"]:
                 continue  # not in an inbox partition: not an entry, whatever it carries
-            if not item.get("user_uuid"):
+            group = items.is_group_entry(item)
+            if not group and not item.get("user_uuid"):
                 raise StoreError(
                     f"The inbox entry {item['pk']} / {item['sk']!r} names no other person "
                     "(user_uuid); fix or delete it, then run ddb_migrate again."
@@ -245,7 +252,8 @@ def _entries(table: Table) -> list[_Entry]:
             found.append(
                 _Entry(
                     owner_uuid=owner_uuid,
-                    other_uuid=str(item["user_uuid"]),
+                    # A group's entry names the group there, never a person.
+                    other_uuid=None if group else str(item["user_uuid"]),
                     conversation_uuid=items.conversation_of(item),
                     last_message_at=items.time_of(items.entry_time_key(item["sk"])) or _EARLIEST,
                 )
@@ -261,6 +269,8 @@ def _pair(user_uuid: str, other_user_uuid: str) -> tuple[str, str] | None:
 
 
 def _pair_of(entry: _Entry) -> tuple[str, str] | None:
+    if entry.other_uuid is None:
+        return None  # a group's entry: groups have no PAIR item
     return _pair(entry.owner_uuid, entry.other_uuid)
 
 

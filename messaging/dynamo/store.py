@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import rosters
 from ..domain import (
     CHANGE_SLACK,
     DEFAULT_PAGE_SIZE,
@@ -25,6 +26,7 @@ from ..domain import (
     Message,
     NewMessage,
     Page,
+    Roster,
     UserRef,
     check_page_size,
     edit_refusal,
@@ -34,7 +36,7 @@ from ..domain import (
     preview,
 )
 from ..errors import InvalidCursor, NotEditable, NotFound
-from . import actions, items, jobs, schema
+from . import actions, groups, items, jobs, schema
 from .items import ONE_MICROSECOND, UNREAD_SORT_KEY
 from .table import Attempt, Done, Stale, Table, Write
 
@@ -124,17 +126,27 @@ class DynamoStore:
         )
 
     def list_messages(
-        self, *, conversation_uuid: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+        self,
+        *,
+        conversation_uuid: str,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        since: str | None = None,
     ) -> Page[Message]:
-        """A: a conversation's messages, NEWEST first (pages show them reversed)."""
+        """A: a conversation's messages, NEWEST first (pages show them reversed); `since`: only
+        those from this sort key on (a group member's join), a key condition."""
         check_page_size(limit)
         pk = items.messages_pk(conversation_uuid)
         params: dict[str, Any] = {}
         if cursor:
             params["ExclusiveStartKey"] = items.decode_cursor(cursor, pk=pk)
+        condition, values = "pk = :pk", {":pk": {"S": pk}}
+        if since:
+            condition += " AND sk >= :since"
+            values[":since"] = {"S": since}
         found, response = self._query(
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             ScanIndexForward=False,
             Limit=limit,
             **params,
@@ -145,19 +157,28 @@ class DynamoStore:
         )
 
     def list_messages_after(
-        self, *, conversation_uuid: str, after_sort_key: str, limit: int = 50
+        self,
+        *,
+        conversation_uuid: str,
+        after_sort_key: str,
+        limit: int = 50,
+        since: str | None = None,
     ) -> tuple[Message, ...]:
-        """Messages strictly newer than `after_sort_key`, OLDEST first (live updates)."""
+        """Messages strictly newer than `after_sort_key` (and from `since` on), OLDEST first
+        (live updates)."""
         check_page_size(limit)
         if items.time_of(after_sort_key) is None:
             raise InvalidCursor(
                 f"{after_sort_key!r} is not a message time; reload the conversation."
             )
+        condition, bound = "pk = :pk AND sk > :after", after_sort_key
+        if since and since > after_sort_key:
+            condition, bound = "pk = :pk AND sk >= :after", since
         found, _ = self._query(
-            KeyConditionExpression="pk = :pk AND sk > :after",
+            KeyConditionExpression=condition,
             ExpressionAttributeValues={
                 ":pk": {"S": items.messages_pk(conversation_uuid)},
-                ":after": {"S": after_sort_key},
+                ":after": {"S": bound},
             },
             ScanIndexForward=True,
             Limit=limit,
@@ -286,7 +307,7 @@ class DynamoStore:
                 entries = self._entry_items(conversation_uuid)
             if not entries and not entries_may_lag:
                 raise NotFound("That conversation does not exist.")
-            check_pair_of_entries(entries)
+            held = self._whole_conversation(conversation_uuid, entries)
             if items.inbox_pk(sender.uuid) not in {item["pk"] for item in entries}:
                 raise NotFound("That conversation does not exist.")
             # Strictly the newest: after every entry's time, and after our own previous
@@ -311,12 +332,45 @@ class DynamoStore:
                     text=text,
                     sender_uuid=sender.uuid,
                 )
+                + held
                 + self._claims(sender.uuid, idempotency_key, message),
                 result=message,
                 at=message.created_at,
             )
 
         return self.table.transact(plan, what="send the message")
+
+    def _whole_conversation(
+        self, conversation_uuid: str, entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Stale unless `entries` are every member's entry, as a write against them needs;
+        the transaction actions that hold that true until it commits.
+
+        A pair: exactly two entries of two owners, nothing to hold (nobody joins or leaves).
+        A group: one entry per member of its roster (a consistent read, where the GSI may
+        show only part of a roster change: the moved entries of the old members but not yet
+        a new member's), and a check that the roster's version is as read. A roster change
+        also moves every staying member's entry, so one committing after these reads cancels
+        the write through the entries' own conditions too; the version check holds the rule
+        whatever those conditions become. Either way the write reads again, and no member's
+        entry is left behind or brought back.
+        """
+        if not any(items.is_group_entry(item) for item in entries):
+            check_pair_of_entries(entries)
+            return []
+        roster = self._roster(conversation_uuid)
+        if roster is None:
+            raise Stale("a group's inbox entries without its roster")
+        groups.check_entries(entries, roster)
+        return [actions.roster_unchanged(self.table.name, conversation_uuid, roster.version)]
+
+    def _roster(self, conversation_uuid: str) -> Roster | None:
+        item = self.table.get(items.roster_pk(conversation_uuid), items.ROSTER_SORT_KEY)
+        return items.roster_from_item(item) if item is not None else None
+
+    def get_roster(self, *, conversation_uuid: str) -> Roster | None:
+        """A group's roster as it is now (a consistent GetItem); None for a pair."""
+        return self._roster(conversation_uuid)
 
     def _claims(
         self, sender_uuid: str, idempotency_key: str | None, message: Message
@@ -509,6 +563,7 @@ class DynamoStore:
             found is None
             or found.get("message_uuid") != message_uuid
             or found.get("user_uuid") != user_uuid
+            or found.get(items.EVENT)
         ):
             raise NotFound("That message does not exist.")
         return found
@@ -680,7 +735,12 @@ class DynamoStore:
         return self.table.transact(plan, what="edit the message")
 
     def list_changed_messages(
-        self, *, conversation_uuid: str, since: datetime, limit: int = 50
+        self,
+        *,
+        conversation_uuid: str,
+        since: datetime,
+        limit: int = 50,
+        visible_from: str | None = None,
     ) -> tuple[Message, ...]:
         """One Query of the conversation's change records (no text in them), then a read of
         each changed message as it is now."""
@@ -698,6 +758,8 @@ class DynamoStore:
         order = list(dict.fromkeys(reversed([record["message_sk"] for record in found])))[::-1]
         changed = []
         for message_sk in order:
+            if visible_from and message_sk < visible_from:
+                continue  # before the reader joined the group
             item = self.interactive.get(items.messages_pk(conversation_uuid), message_sk)
             if item is not None:
                 changed.append(items.message_from_item(item))
@@ -717,7 +779,7 @@ class DynamoStore:
             entries = self._entry_items(message.conversation_uuid)
             if not entries:
                 return Done(0)
-            check_pair_of_entries(entries)
+            held = self._whole_conversation(message.conversation_uuid, entries)
             behind = [
                 item
                 for item in entries
@@ -744,12 +806,132 @@ class DynamoStore:
                         unsent=now.unsent,
                     ),
                     actions.unchanged_message(self.table.name, current),
+                    *held,
                 ],
                 result=len(behind),
                 at=moment,
             )
 
         return self.table.transact(plan, what="move the conversation to its newest message")
+
+    # --- groups (see groups.py) ---
+
+    def create_group(
+        self,
+        *,
+        sender: UserRef,
+        members: Sequence[UserRef],
+        name: str,
+        text: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[str, Message]:
+        """A new group of `sender` and `members` with its first message: its roster, the
+        message and every member's entry in one transaction (never keyed by its members: the
+        same people again make another group). `idempotency_key` as for `create_message`."""
+        conversation_uuid = str(uuid.uuid4())
+        message_uuid = str(uuid.uuid4())
+
+        def plan(attempt: Attempt[tuple[str, Message]]):
+            if idempotency_key and attempt.number:
+                sent = self._sent_message(sender.uuid, idempotency_key)
+                if sent is not None:
+                    return Done((sent.conversation_uuid, _answered(sent, message_uuid)))
+            message = items.message_at(
+                attempt.not_before(utcnow()),
+                message_uuid=message_uuid,
+                conversation_uuid=conversation_uuid,
+                sender=sender,
+                text=text,
+            )
+            roster = Roster(conversation_uuid, name, (sender, *members), {}, version=1)
+            return Write(
+                groups.started(self.table.name, roster, message)
+                + self._claims(sender.uuid, idempotency_key, message),
+                result=(conversation_uuid, message),
+                at=message.created_at,
+            )
+
+        return self.table.transact(plan, what="start the group")
+
+    def add_members(
+        self,
+        *,
+        actor: UserRef,
+        conversation_uuid: str,
+        people: Sequence[UserRef],
+        max_members: int,
+    ) -> Message | None:
+        """Add `people` to a group `actor` is in, with a line saying so; each new member's
+        entry starts at that line, the only history they see. Those already in are skipped
+        (None when nobody is new). GroupFull beyond `max_members`; NotFound unless `actor`
+        is a member of a group."""
+
+        def change(roster: Roster, at: str) -> rosters.Change | None:
+            return rosters.added(roster, actor, people, at, max_members=max_members)
+
+        return self._change_roster(conversation_uuid, actor, change, what="add people")
+
+    def leave_group(self, *, user: UserRef, conversation_uuid: str) -> Message | None:
+        """Take `user` out of a group: their entry goes (they no longer read it or receive
+        its messages), the others get a line saying so. NotFound unless a member."""
+        return self._change_roster(
+            conversation_uuid,
+            user,
+            lambda roster, at: rosters.left(roster, user),
+            what="leave the group",
+        )
+
+    def rename_group(self, *, actor: UserRef, conversation_uuid: str, name: str) -> Message | None:
+        """Name (or, with "", unname) a group `actor` is in, with a line saying so; None when
+        it already has that name. NotFound unless a member."""
+        return self._change_roster(
+            conversation_uuid,
+            actor,
+            lambda roster, at: rosters.renamed(roster, actor, name),
+            what="rename the group",
+        )
+
+    def _change_roster(
+        self,
+        conversation_uuid: str,
+        actor: UserRef,
+        change: rosters.Decide,
+        *,
+        what: str,
+    ) -> Message | None:
+        """One roster change: the roster's Put conditioned on its version, the event line, and
+        every member's entry moved to it, added or deleted, in one transaction."""
+        message_uuid = str(uuid.uuid4())
+
+        def plan(attempt: Attempt[Message | None]) -> Write[Message | None] | Done[Message | None]:
+            roster = self._roster(conversation_uuid)
+            if roster is None or not roster.has(actor.uuid):
+                raise NotFound("That conversation does not exist.")
+            entries = self._entry_items(conversation_uuid)
+            groups.check_entries(entries, roster)
+            newest = max(
+                parse_sort_key(items.entry_time_key(item["sk"])) + ONE_MICROSECOND
+                for item in entries
+            )
+            at = format_sort_key(attempt.not_before(max(utcnow(), newest)))
+            decided = change(roster, at)
+            if decided is None:
+                return Done(None)
+            message = items.message_at(
+                parse_sort_key(at),
+                message_uuid=message_uuid,
+                conversation_uuid=conversation_uuid,
+                sender=actor,
+                text=decided.text,
+                event=decided.event,
+            )
+            return Write(
+                groups.changed(self.table.name, roster, decided.roster, entries, message),
+                result=message,
+                at=message.created_at,
+            )
+
+        return self.table.transact(plan, what=what)
 
     # --- jobs and administration (see jobs.py and schema.py) ---
 

@@ -12,7 +12,8 @@
 //   form is sent once, so nothing sent meanwhile is missed; `signed-out` reloads every tab.
 // - Without a stream (no EventSource, refused, a buffering proxy) a timer sends it; it pauses
 //   while the tab is hidden and backs off while the server answers 503 or cannot be reached,
-//   with a "Live updates paused" line. A 403 (signed out elsewhere) reloads the page.
+//   with a "Live updates paused" line. A 403 (signed out elsewhere) reloads the page, and so
+//   does a 404 (the person left the group this page shows, in another tab).
 // - A tab in front marks read what it shows (read=1); the unread count goes in the title.
 // - The thread stays at its newest message; "Earlier messages" (hx-get) keeps what was on
 //   screen in place and moves the keyboard to the first message loaded.
@@ -72,6 +73,14 @@
     window.location.reload();
   }
 
+  let leaving = false; // the page is navigating away (a form sent, a link followed)
+  window.addEventListener("beforeunload", function () {
+    leaving = true;
+  });
+  window.addEventListener("pageshow", function () {
+    leaving = false; // back from the browser's cache: this page is here again
+  });
+
   live.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.elt !== live) return;
     askedAgain = false;
@@ -101,6 +110,13 @@
       if (failures >= PAUSED_AFTER) showPaused(true);
     } else if (status === 403) {
       signedOut(); // elsewhere: in another tab, another browser, by a password change
+      return;
+    } else if (status === 404) {
+      // The open conversation is no longer this person's (they left the group in another
+      // tab): reloading shows its 404 page, as without JavaScript. Not when this page is
+      // already on its way elsewhere (its own Leave form sent): the reload would cancel that.
+      stopped = true;
+      if (!leaving) window.location.reload();
       return;
     } else {
       stopped = true; // a bad token or state will not change by asking again: a reload will

@@ -118,3 +118,23 @@ def test_push_measurement_runs_and_sees_push_cost_nothing_while_idle(tmp_path):
     assert results["browser_polling"]["idle_requests_per_minute"] > 0
     assert results["streams"]["streams"] == 5
     assert set(results["pages"]["asgi"]) == {"floor", "inbox", "conversation"}
+
+
+def test_group_send_measurement_runs_and_counts_every_member(tmp_path):
+    # bench/groups.py at its smallest: one group of 5, a fraction of a second per pass.
+    argv = ["--sizes", "5", "--seconds", "0.3", "--rounds", "1"]
+    run_bench("bench.groups", *argv, out=tmp_path, timeout=120)
+    results = json.loads((tmp_path / "groups-results.json").read_text())
+    alone, reading = results["runs"]
+    assert [(run["members"], run["readers"]) for run in (alone, reading)] == [(5, 0), (5, 4)]
+    for run in (alone, reading):
+        assert run["sends"] >= 2 and run["errors"] == 0, run["error_examples"]
+        # The message, every member's entry moved (delete + put), the roster check and the
+        # one-time key; and a counter update per entry going from read to unread or back.
+        assert 2 * 5 + 3 <= run["actions_median"] <= run["actions_max"] <= 3 * 5 + 3
+        assert run["wcu_median"] >= 2 * (2 * 5 + 3)  # a transaction writes at 2 units an item
+        assert run["requests_median"] >= 3  # the participants, the roster, the transaction
+        assert run["rcu_median"] > 0
+    document = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "| 5 | 4 | " in document and "## Sends in groups" in document
+    assert "## Emails about unread messages" in document  # the rest of the text kept

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from messaging.domain import format_sort_key
+from messaging.domain import UserRef, format_sort_key
 from messaging.dynamo import get_dynamo_store as get_store
 from messaging.dynamo import schema
 from messaging.stream import StreamBatchError, handle_records, lambda_handler
@@ -79,6 +79,40 @@ def items(store):
 def later(message, minutes):
     """A sort key `minutes` after `message`, in the fixed format."""
     return format_sort_key(message.created_at + timedelta(minutes=minutes))
+
+
+def test_a_group_message_written_without_the_move_reaches_every_member_once(
+    store, andrew_ref, bayko_ref, londo_ref
+):
+    alt = UserRef("alt-brown-uuid", "altbrown", "Alt Brown")
+    group_uuid, first = store.create_group(
+        sender=andrew_ref, members=[bayko_ref, londo_ref, alt], name="", text="hi all"
+    )
+    store.leave_group(user=londo_ref, conversation_uuid=group_uuid)
+    unread_before = {
+        owner: entry.unread for owner, entry in groups_by_owner(store, group_uuid).items()
+    }
+    write_like_the_original(store, group_uuid, bayko_ref, "from elsewhere", later(first, 5))
+    records = read_stream(store)  # the group's start and londo's leaving too
+
+    summary = lambda_handler({"Records": records}, None)
+
+    assert summary["moved"] == 1
+    entries = groups_by_owner(store, group_uuid)
+    assert set(entries) == {andrew_ref.uuid, bayko_ref.uuid, alt.uuid}  # londo not back
+    for owner, entry in entries.items():
+        assert (entry.sort_key, entry.last_message) == (later(first, 5), "from elsewhere")
+        assert entry.group.last_sender_uuid == bayko_ref.uuid
+        # Moved once: one more unread for all but the sender, whose is cleared.
+        assert entry.unread == (0 if owner == bayko_ref.uuid else unread_before[owner] + 1)
+    left = store.list_conversations(user_uuid=londo_ref.uuid)
+    assert (left.items, left.unread_conversations) == ((), 0)
+    after = items(store)
+
+    again = lambda_handler({"Records": records}, None)
+
+    assert again["moved"] == 0
+    assert items(store) == after
 
 
 def test_every_record_of_a_batch_is_applied(store, andrew_ref, bayko_ref):

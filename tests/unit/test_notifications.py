@@ -1,6 +1,8 @@
 """Email when away (issue 26), over the in-memory store: a message left unread brings one email
 after the delay, batched, cancelled by a read, never to people who should not get it; the
-one-click unsubscribe link; the settings; what a send costs."""
+one-click unsubscribe link; the settings; what a send costs. In a group (issue 27): one email
+to each other member, naming each message's author, without the messages of people the
+member blocked."""
 
 import re
 from datetime import timedelta
@@ -16,8 +18,8 @@ from django.utils import timezone
 from messaging import services
 from notifications.emails import unsubscribe_token
 from notifications.models import UnreadNotice
-from notifications.services import send_due
-from tests.helpers import seed, signed_in
+from notifications.services import note_unread, send_due
+from tests.helpers import ref, seed, signed_in
 from users import services as user_services
 
 pytestmark = pytest.mark.django_db
@@ -260,3 +262,163 @@ def test_without_the_text_setting_the_email_says_who_and_how_many(memory_store, 
     [email] = mail.outbox
     assert "secret plans" not in email.body and "secret plans" not in email.alternatives[0][0]
     assert "Andrew Bayko" in email.body
+
+
+# --- groups ---
+
+
+@pytest.fixture
+def everyone(verified, londo):
+    londo.email_verified = True
+    londo.save()
+    return (*verified, londo)
+
+
+def start_group(store, sender, members, *, text, name="Trip"):
+    """A group `sender` started with `text`, and its members' notices as a send notes them."""
+    conversation, _ = store.create_group(
+        sender=ref(sender), members=[ref(member) for member in members], name=name, text=text
+    )
+    note_unread(
+        conversation_uuid=conversation,
+        recipients={str(member.uuid): DELAY for member in members},
+    )
+    return conversation
+
+
+def own_entry(store, user, conversation):
+    entries = store.get_participants(conversation_uuid=conversation)
+    return next(entry for entry in entries if entry.owner_uuid == str(user.uuid))
+
+
+def test_a_group_message_brings_each_other_member_one_email_naming_its_author(
+    memory_store, everyone
+):
+    andrew, bayko, londo = everyone
+    group = start_group(memory_store, bayko, [andrew, londo], text="who is in?")
+    services.send_message(sender=londo, conversation_uuid=group, text="count me in")
+
+    done = send_due(now=later())
+
+    assert (done.sent, done.dropped) == (2, 1)  # londo's: writing, he read what was there
+    emails = {email.to[0]: email for email in mail.outbox}
+    assert set(emails) == {andrew.email, bayko.email}
+    to_andrew, to_bayko = emails[andrew.email], emails[bayko.email]
+    assert to_andrew.subject == "2 new messages in Trip on Cruddur"
+    assert "Andrew Bayko (@bayko):\n> who is in?" in to_andrew.body
+    assert "Londo Mollari (@londo):\n> count me in" in to_andrew.body
+    assert f"https://cruddur.example/messages/{group}/" in to_andrew.body
+    html = to_andrew.alternatives[0][0]
+    assert "<strong>Andrew Bayko</strong>" in html and "@londo" in html
+    assert to_bayko.subject == "A new message in Trip on Cruddur"
+    assert "count me in" in to_bayko.body and "who is in?" not in to_bayko.body
+
+
+def test_a_group_member_who_read_in_time_gets_no_email_then_one_about_what_came_after(
+    memory_store, everyone
+):
+    andrew, bayko, londo = everyone
+    group = start_group(memory_store, bayko, [andrew, londo], text="who is in?")
+
+    services.mark_read(entry=own_entry(memory_store, andrew, group))
+    assert send_due(now=later()).sent == 1
+    [email] = mail.outbox
+    assert email.to == [londo.email]
+
+    services.send_message(sender=bayko, conversation_uuid=group, text="leaving at noon")
+    assert send_due(now=later(DELAY * 3)).sent == 1
+    assert mail.outbox[1].to == [andrew.email]
+    assert "leaving at noon" in mail.outbox[1].body and "who is in?" not in mail.outbox[1].body
+
+
+def test_a_group_email_leaves_out_the_messages_of_someone_the_member_blocked(
+    memory_store, everyone
+):
+    andrew, bayko, londo = everyone
+    group = start_group(memory_store, londo, [andrew, bayko], text="secret from londo")
+    services.send_message(sender=bayko, conversation_uuid=group, text="hello from bayko")
+    user_services.block(user=andrew, other=londo)
+
+    assert send_due(now=later()).sent == 2
+    emails = {email.to[0]: email for email in mail.outbox}
+    to_andrew = emails[andrew.email]
+    assert to_andrew.subject == "A new message in Trip on Cruddur"
+    assert "secret from londo" not in to_andrew.body
+    assert "secret from londo" not in to_andrew.alternatives[0][0]
+    assert "Londo" not in to_andrew.body
+    assert "hello from bayko" in to_andrew.body
+
+
+def test_no_group_email_when_every_unread_message_is_from_someone_blocked(memory_store, everyone):
+    andrew, bayko, londo = everyone
+    start_group(memory_store, londo, [andrew, bayko], text="secret from londo")
+    user_services.block(user=andrew, other=londo)
+
+    done = send_due(now=later())
+
+    assert (done.sent, done.dropped) == (1, 1)
+    [email] = mail.outbox
+    assert email.to == [bayko.email]
+
+
+def test_a_group_email_leaves_out_the_messages_of_someone_gone(memory_store, everyone):
+    andrew, bayko, londo = everyone
+    group = start_group(memory_store, londo, [andrew, bayko], text="from londo")
+    services.send_message(sender=bayko, conversation_uuid=group, text="from bayko")
+    user_services.delete_account(londo)
+
+    send_due(now=later())
+
+    [email] = mail.outbox  # andrew's: bayko read by writing, londo is gone
+    assert email.to == [andrew.email]
+    assert "from bayko" in email.body and "from londo" not in email.body
+
+
+def test_a_group_email_names_the_group_or_else_its_other_members(memory_store, everyone):
+    andrew, bayko, londo = everyone
+    start_group(memory_store, bayko, [andrew, londo], text="hi", name="")
+    start_group(memory_store, andrew, [bayko, londo], text="ho", name="Trip & Co")
+    send_due(now=later())
+
+    subjects = {(email.to[0], email.subject) for email in mail.outbox}
+    assert (andrew.email, "A new message in Andrew Bayko, Londo Mollari on Cruddur") in subjects
+    assert (londo.email, "A new message in Andrew Bayko, Andrew Brown on Cruddur") in subjects
+    assert (londo.email, "A new message in Trip & Co on Cruddur") in subjects
+
+
+def test_a_group_email_shows_no_roster_lines_and_only_the_newest_messages(memory_store, everyone):
+    andrew, bayko, londo = everyone
+    group = start_group(memory_store, bayko, [andrew, londo], text="first")
+    memory_store.rename_group(actor=ref(londo), conversation_uuid=group, name="Trip")
+    memory_store.rename_group(actor=ref(londo), conversation_uuid=group, name="Trip 2")
+    for text in ("second", "third", "fourth"):
+        services.send_message(sender=bayko, conversation_uuid=group, text=text)
+    send_due(now=later())
+
+    [email] = [email for email in mail.outbox if email.to == [andrew.email]]
+    assert email.subject == "4 new messages in Trip 2 on Cruddur"
+    assert "renamed" not in email.body
+    assert "first" not in email.body and "fourth" in email.body
+    assert "…and 1 more." in email.body
+    assert email.body.count("Andrew Bayko (@bayko):") == 1  # named once above his messages
+
+
+def test_one_sql_write_notes_every_member_and_none_when_no_one_gets_emails(db, everyone):
+    andrew, bayko, londo = everyone
+    with CaptureQueriesContext(connection) as noted:
+        note_unread(
+            conversation_uuid="0b8e6c1e-0000-4000-8000-000000000001",
+            recipients={str(andrew.uuid): DELAY, str(bayko.uuid): 60, str(londo.uuid): None},
+        )
+    with CaptureQueriesContext(connection) as nobody:
+        note_unread(
+            conversation_uuid="0b8e6c1e-0000-4000-8000-000000000002",
+            recipients={str(londo.uuid): None},
+        )
+
+    assert len(noted.captured_queries) == 1
+    assert {notice.recipient_id for notice in UnreadNotice.objects.all()} == {
+        andrew.uuid,
+        bayko.uuid,
+    }
+    assert nobody.captured_queries == []

@@ -3,7 +3,7 @@ from django.template.defaultfilters import pluralize
 
 from cruddur.commands import AwsCommand
 from cruddur.request_cost import track_usage
-from messaging.domain import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Message
+from messaging.domain import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Message, Roster
 from messaging.seed import SEED_CONVERSATION_UUID
 from messaging.store import get_store
 
@@ -12,7 +12,8 @@ class Command(AwsCommand):
     help = (
         "Print a conversation's messages, oldest first: sender, time (UTC) and text ("
         "'Message unsent' for an unsent one, '(edited HH:MM:SS)' after an edited one), then "
-        "the read capacity the queries cost (access pattern A)."
+        "the read capacity the queries cost (access pattern A). A group's name and members "
+        "come first, and its lines about members start with '—'."
     )
 
     def add_arguments(self, parser):
@@ -53,9 +54,15 @@ class Command(AwsCommand):
                     break
         if not messages:
             raise CommandError(f"No messages in conversation {conversation_uuid}.")
+        # Not part of pattern A's cost above: one GetItem, none for a pair's messages.
+        roster = store.get_roster(conversation_uuid=conversation_uuid)
+        if roster is not None:
+            self.stdout.write(heading(roster))
         for message in reversed(messages):
             when = message.created_at.strftime("%Y-%m-%d %H:%M:%S")
-            self.stdout.write(f"{message.sender.handle:<14}{when:<21}{shown(message)}")
+            # A line about members names its actor in its sentence.
+            sender = "" if message.event else message.sender.handle
+            self.stdout.write(f"{sender:<14}{when:<21}{shown(message)}")
         more = " (older messages: use --all)" if cursor and not all_pages else ""
         self.stdout.write(
             self.style.SUCCESS(
@@ -66,8 +73,18 @@ class Command(AwsCommand):
         )
 
 
+def heading(roster: Roster) -> str:
+    """A group's name (if it has one) and its members' handles."""
+    name = f"“{roster.name}”" if roster.name else "(no name)"
+    handles = ", ".join(f"@{member.handle}" for member in roster.members)
+    return f"Group {name}: {handles}"
+
+
 def shown(message: Message) -> str:
-    """A message's line as the pages show it: unsent ones keep no text, edits are marked."""
+    """A message's line as the pages show it: unsent ones keep no text, edits are marked, a
+    group's lines about members ("Andrew added Londo.") are set apart."""
+    if message.event:
+        return f"— {message.text}"
     if message.unsent:
         return "Message unsent"
     if message.edited_at is not None:

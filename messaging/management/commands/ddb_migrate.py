@@ -15,8 +15,9 @@ PROGRESS_EVERY = 100
 class Command(AwsCommand):
     help = (
         "Bring a table written by the original (or by older versions of this app) up to date: "
-        "a PAIR item for every pair of people with a conversation, unread counts and each "
-        "person's UNREAD counter (the rule of ddb_repair_unread), TTL on expires_at, then the "
+        "a PAIR item for every pair of people with a conversation (groups have none and are "
+        "left as they are), unread counts and each person's UNREAD counter (the rule of "
+        "ddb_repair_unread), TTL on expires_at, then the "
         "schema version. Sort keys are left as they are and nothing is deleted; a pair with two "
         "conversations keeps one PAIR item and is reported. Safe while the app runs; running "
         "it again finishes an interrupted run and changes nothing on a migrated table."

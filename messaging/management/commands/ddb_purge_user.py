@@ -23,7 +23,10 @@ class Command(AwsCommand):
         "updated in place (the newest remaining message as its last message, or none; their "
         "handle and display name blanked; its unread count cleared), then their own inbox "
         "entry, last; at the end their unread counter. The other person's messages and PAIR "
-        "items stay. Only for an account that is deleted, or a uuid with no user row at all. "
+        "items stay. In a group they are taken out of its roster and of the other members' "
+        "entries (no line says they left); those entries get the newest remaining message if "
+        "theirs was the last, and their unread counts counted again; the group goes on for "
+        "the others. Only for an account that is deleted, or a uuid with no user row at all. "
         "Resumable: a conversation leaves their inbox only when it is done, so running it "
         "again after an interruption finishes exactly the conversations left, and on a "
         "person already purged changes nothing. Each purge is recorded on the account "
@@ -117,8 +120,12 @@ class Command(AwsCommand):
                 f"conversation {done.number}/{done.total} {done.conversation_uuid}: "
                 f"{_counted(done.messages, 'message')} {'to remove' if dry_run else 'removed'}"
             )
-            if done.entries_updated:
-                line += f", the other person's inbox entry {'to update' if dry_run else 'updated'}"
+            updated = "to update" if dry_run else "updated"
+            if done.group:
+                others = _counted(done.entries_updated, "inbox entry", "inbox entries")
+                line += f", taken out of the group, {others} of the other members {updated}"
+            elif done.entries_updated:
+                line += f", the other person's inbox entry {updated}"
             self.stdout.write(line)
 
         with track_usage() as usage:
@@ -134,6 +141,8 @@ class Command(AwsCommand):
         own = _counted(report.conversations, "own inbox entry", "own inbox entries")
         if report.counter_removed:
             own += " and the unread counter"
+        if report.groups:
+            own += f" (taken out of {_counted(report.groups, 'group')})"
         totals = (
             f"{_counted(report.conversations, 'conversation')}: "
             f"{_counted(report.messages, 'message')} {removed}, "

@@ -1,10 +1,11 @@
 """ddb_repair_unread: recompute unread counts from the messages (the rule is in
 `messaging/dynamo/jobs.py`, `repair_unread`).
 
-A conversation's unread count is the number of the other person's messages newer than
+A conversation's unread count is the number of the other people's messages newer than
 the later of the owner's read marker (`last_read_sk`, written when they open the
 conversation) and the owner's own newest message. Entries written by older code have no marker,
-so only their own newest message counts as read.
+so only their own newest message counts as read. In a group, its lines about members count
+as messages, and someone added later counts nothing before the line that added them.
 """
 
 from django.contrib.auth import get_user_model
@@ -17,10 +18,12 @@ from messaging.dynamo import get_table, jobs
 class Command(AwsCommand):
     help = (
         "Recompute unread counts from the messages, for tables written by older code. A "
-        "conversation's unread count is the number of the other person's messages newer than "
+        "conversation's unread count is the number of the other people's messages newer than "
         "what its owner has read: the later of the read marker the app stores when the owner "
         "opens it (last_read_sk) and the owner's own newest message. Rows without a marker "
-        "(older code) count from the owner's own newest message only. Each person's count of "
+        "(older code) count from the owner's own newest message only. In a group, its lines "
+        "about members (added, left, renamed) count as messages, and someone added later "
+        "counts nothing before the line that added them (joined_sk). Each person's count of "
         "unread conversations (the UNREAD item) is set to match. Safe while the app runs; "
         "running it twice changes nothing."
     )
