@@ -88,6 +88,18 @@ def people_named(typed: str, *, sender) -> list:
     return found
 
 
+def handles_input(placeholder: str) -> forms.TextInput:
+    """A box for handles: no capitals, no completion, no spelling marks."""
+    return forms.TextInput(
+        attrs={
+            "placeholder": placeholder,
+            "autocapitalize": "none",
+            "autocomplete": "off",
+            "spellcheck": "false",
+        }
+    )
+
+
 class RecipientForm(forms.Form):
     """The inbox's New message box: whom to write to, by handle; several for a group."""
 
@@ -95,14 +107,7 @@ class RecipientForm(forms.Form):
         label="To",
         max_length=400,
         help_text="A handle, with or without the @. Several, separated by commas, start a group.",
-        widget=forms.TextInput(
-            attrs={
-                "placeholder": "@handle, @another",
-                "autocapitalize": "none",
-                "autocomplete": "off",
-                "spellcheck": "false",
-            }
-        ),
+        widget=handles_input("@handle, @another"),
         error_messages={"required": "Type the handle of the person to write to."},
     )
 
@@ -142,14 +147,7 @@ class AddPeopleForm(forms.Form):
         label="Add people",
         max_length=400,
         help_text="Handles, separated by commas. They see the messages from now on.",
-        widget=forms.TextInput(
-            attrs={
-                "placeholder": "@handle",
-                "autocapitalize": "none",
-                "autocomplete": "off",
-                "spellcheck": "false",
-            }
-        ),
+        widget=handles_input("@handle"),
         error_messages={"required": "Type the handle of someone to add."},
     )
 

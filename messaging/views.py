@@ -124,6 +124,16 @@ def conversation(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResp
     return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
 
 
+def _started(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
+    """After a first message: the conversation. Sent by the script, a 201: it goes to the
+    conversation itself, once it has let go of the draft."""
+    if _sent_by_script(request):
+        response = HttpResponse(status=201)
+        response["Location"] = reverse("messaging:conversation", args=[conversation_uuid])
+        return response
+    return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+
+
 def _sent_by_script(request: HttpRequest) -> bool:
     """The form was sent by static/js/compose.js, which stays on the page."""
     return request.headers.get("X-Requested-With") == "fetch"
@@ -217,12 +227,7 @@ def new_conversation(request: HttpRequest, handle: str) -> HttpResponse:
         )
     except services.SendRefused as refusal:
         return _refused(refusal, form, _render_new, request, recipient)
-    if _sent_by_script(request):
-        # Created: the script goes to the conversation itself, once it has let go of the draft.
-        response = HttpResponse(status=201)
-        response["Location"] = reverse("messaging:conversation", args=[conversation_uuid])
-        return response
-    return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+    return _started(request, conversation_uuid)
 
 
 @messaging_page
@@ -258,11 +263,7 @@ def new_group(request: HttpRequest) -> HttpResponse:
         )
     except (services.SendRefused, services.GroupRefused) as refusal:
         return _refused(refusal, form, _render_new_group, request, recipients)
-    if _sent_by_script(request):
-        response = HttpResponse(status=201)
-        response["Location"] = reverse("messaging:conversation", args=[conversation_uuid])
-        return response
-    return _see_other("messaging:conversation", conversation_uuid=conversation_uuid)
+    return _started(request, conversation_uuid)
 
 
 def _render_new_group(request, recipients, form: GroupForm, *, status: int = 200) -> HttpResponse:

@@ -414,10 +414,9 @@ class DynamoStore:
         name = self.table.name
 
         def plan(attempt: Attempt[tuple[str, Message | None]]):
-            if idempotency_key and attempt.number:
-                sent = self._sent_message(sender.uuid, idempotency_key)
-                if sent is not None:
-                    return Done((sent.conversation_uuid, _answered(sent, message_uuid)))
+            answered = self._start_answered(attempt, sender, idempotency_key, message_uuid)
+            if answered is not None:
+                return answered
             found = self.find_conversation(user_uuid=sender.uuid, other_user_uuid=recipient.uuid)
             if found:
                 return Done((found, None))
@@ -457,6 +456,22 @@ class DynamoStore:
         return found, self._send(
             found, sender, text, idempotency_key=idempotency_key, entries_may_lag=True
         )
+
+    def _start_answered(
+        self,
+        attempt: Attempt[Any],
+        sender: UserRef,
+        idempotency_key: str | None,
+        message_uuid: str,
+    ) -> Done[tuple[str, Message]] | None:
+        """A start whose key is claimed already (a retry of a lost answer, or the same form
+        arriving twice): the conversation and message it stored, as a send answers them."""
+        if not (idempotency_key and attempt.number):
+            return None
+        sent = self._sent_message(sender.uuid, idempotency_key)
+        if sent is None:
+            return None
+        return Done((sent.conversation_uuid, _answered(sent, message_uuid)))
 
     def mark_read(
         self, *, owner_uuid: str, conversation_uuid: str, sort_key: str, unread: int
@@ -832,10 +847,9 @@ class DynamoStore:
         message_uuid = str(uuid.uuid4())
 
         def plan(attempt: Attempt[tuple[str, Message]]):
-            if idempotency_key and attempt.number:
-                sent = self._sent_message(sender.uuid, idempotency_key)
-                if sent is not None:
-                    return Done((sent.conversation_uuid, _answered(sent, message_uuid)))
+            answered = self._start_answered(attempt, sender, idempotency_key, message_uuid)
+            if answered is not None:
+                return answered
             message = items.message_at(
                 attempt.not_before(utcnow()),
                 message_uuid=message_uuid,
