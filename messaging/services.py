@@ -311,9 +311,11 @@ def group_max_members() -> int:
 def group_cap_refusal(count: int) -> str | None:
     """Why a group of `count` people (the sender included) cannot be, or None."""
     cap = group_max_members()
-    if count > cap:
-        return f"A group can have at most {cap} people, you included."
-    return None
+    return _group_full(cap) if count > cap else None
+
+
+def _group_full(cap: int) -> str:
+    return f"A group can have at most {cap} people, you included."
 
 
 def start_group(
@@ -385,8 +387,8 @@ def add_to_group(*, user: User, conversation_uuid: str, people: list[User]) -> M
             people=[user_ref(person) for person in new],
             max_members=group_max_members(),
         )
-    except GroupFull:
-        raise GroupRefused(group_cap_refusal(group_max_members() + 1)) from None
+    except GroupFull as full:  # others added people meanwhile: the store's check decides
+        raise GroupRefused(_group_full(full.max_members)) from None
     if message is not None:
         _announce(message, [*members, *(str(person.uuid) for person in new)])
     return message
@@ -476,7 +478,8 @@ def edit_message(
     """
     text = clean_message_text(text)
     participants = get_participants_for_member(user=user, conversation_uuid=conversation_uuid)
-    _recipients(user, participants)
+    if participants[0].group is None:  # a group refuses no member's edit (`_recipients`)
+        _recipients(user, participants)
     try:
         message = get_store().edit_message(
             user_uuid=str(user.uuid),
