@@ -31,7 +31,7 @@ from users.profiles import Profile, current_profiles
 from . import policy, rosters, selectors, view_models
 from .access import ConversationNotFound, get_participants_for_member
 from .domain import InboxEntry, Message, UserRef
-from .errors import GroupFull, NotEditable, StoreError
+from .errors import GroupFull, NotEditable, NotFound, StoreError, TableNotFound
 from .events import Change, publish_change
 from .store import get_store
 
@@ -394,17 +394,27 @@ def add_to_group(*, user: User, conversation_uuid: str, people: list[User]) -> M
     return message
 
 
-def leave_group(*, user: User, conversation_uuid: str) -> None:
+def leave_group(*, user: User, conversation_uuid: str) -> bool:
     """`user` leaves a group: it goes from their inbox, and nothing more of it reaches or can
-    be read by them (404); the others see a line."""
-    participants = _own_group_entry(user, conversation_uuid)
-    own = participants[0]
-    message = get_store().leave_group(user=user_ref(user), conversation_uuid=own.conversation_uuid)
+    be read by them (404); the others see a line. False, changing nothing, when they are not
+    in such a group (any more): a second Leave (a double click, a retry after a lost answer)
+    ends where the first did, and a stranger's tells them nothing."""
+    try:
+        participants = _own_group_entry(user, conversation_uuid)
+        own = participants[0]
+        message = get_store().leave_group(
+            user=user_ref(user), conversation_uuid=own.conversation_uuid
+        )
+    except TableNotFound:
+        raise
+    except (ConversationNotFound, NotFound):  # the same Leave, at once: the store decided
+        return False
     notifications.conversation_read(
         user_uuid=own.owner_uuid, conversation_uuid=own.conversation_uuid
     )
     if message is not None:
         _announce(message, [entry.owner_uuid for entry in participants])
+    return True
 
 
 def rename_group(*, user: User, conversation_uuid: str, name: str) -> Message | None:

@@ -302,9 +302,10 @@ def add_people(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpRespon
 @messaging_page
 @require_POST
 def leave(request: HttpRequest, conversation_uuid: uuid.UUID) -> HttpResponse:
-    """Leave a group I am in; back to the inbox, where it is no longer listed."""
-    services.leave_group(user=request.user, conversation_uuid=str(conversation_uuid))
-    messages.success(request, "You left the group. Its messages no longer reach you.")
+    """Leave a group I am in; back to the inbox, where it is no longer listed. The same form
+    again (a double click) also ends at the inbox."""
+    if services.leave_group(user=request.user, conversation_uuid=str(conversation_uuid)):
+        messages.success(request, "You left the group. Its messages no longer reach you.")
     return _see_other("messaging:inbox")
 
 

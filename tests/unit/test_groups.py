@@ -120,6 +120,16 @@ def test_leave_is_a_404_afterwards_and_nothing_more_arrives(memory_store, andrew
     assert "Londo Mollari left." in page
 
 
+def test_leave_sent_twice_ends_at_the_inbox_both_times(memory_store, andrew, bayko, londo):
+    group = start_from_the_to_box(signed_in(andrew), "@bayko, @londo")
+    client = signed_in(londo)
+    first = client.post(reverse("messaging:leave", args=[group]))
+    again = client.post(reverse("messaging:leave", args=[group]), follow=True)
+    assert first["Location"] == reverse("messaging:inbox")
+    assert again.redirect_chain == [(reverse("messaging:inbox"), 303)]
+    assert [m.text for m in memory_store.messages[group]].count("Londo Mollari left.") == 1
+
+
 def test_added_people_see_only_what_came_after(memory_store, andrew, bayko, londo, alt):
     group = start_from_the_to_box(signed_in(andrew), "@bayko, @londo", text="Before you came")
     added = signed_in(bayko).post(
@@ -189,20 +199,26 @@ def test_rename_is_a_line_and_the_title(memory_store, andrew, bayko, londo):
     assert "<title>Trip 2027" in page
 
 
-def test_group_controls_on_a_pair_are_404(memory_store, andrew, bayko, londo):
+def test_group_controls_on_a_pair_change_nothing(memory_store, andrew, bayko, londo):
     pair = services.start_conversation(sender=andrew, recipient=bayko, text="hi")
     client = signed_in(andrew)
-    assert client.post(reverse("messaging:leave", args=[pair])).status_code == 404
+    left = client.post(reverse("messaging:leave", args=[pair]), follow=True)
+    assert left.redirect_chain == [(reverse("messaging:inbox"), 303)]
+    assert "You left" not in left.content.decode()
+    assert inbox_uuids(memory_store, andrew) == [pair]
     add = client.post(reverse("messaging:add_people", args=[pair]), {"handles": "londo"})
     assert add.status_code == 404
     assert memory_store.get_roster(conversation_uuid=pair) is None
 
 
-def test_strangers_get_404_for_every_group_control(memory_store, andrew, bayko, londo, alt):
+def test_strangers_change_nothing_with_a_group_control(memory_store, andrew, bayko, londo, alt):
     group = start_from_the_to_box(signed_in(andrew), "@bayko, @londo")
     client = signed_in(alt)
     assert client.get(conversation_url(group)).status_code == 404
-    assert client.post(reverse("messaging:leave", args=[group])).status_code == 404
+    # Leave ends at the inbox whatever the uuid: a stranger learns nothing from it.
+    left = client.post(reverse("messaging:leave", args=[group]))
+    assert left["Location"] == reverse("messaging:inbox")
+    assert memory_store.get_roster(conversation_uuid=group).version == 1
     assert client.post(reverse("messaging:rename", args=[group]), {"name": "x"}).status_code == 404
     add = client.post(reverse("messaging:add_people", args=[group]), {"handles": "altbrown"})
     assert add.status_code == 404
